@@ -1,0 +1,75 @@
+"""Clocks: the live service reads the system, the simulator is driven by sample timestamps."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Monotonic seconds for durations, aware local wall time for day boundaries."""
+
+    def monotonic(self) -> float: ...
+
+    def wall(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clocks of the machine."""
+
+    def __init__(self, tz: tzinfo | None = None):
+        self._tz = tz
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        now = datetime.now().astimezone()
+        return now.astimezone(self._tz) if self._tz else now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class SimClock:
+    """A clock moved forward by the caller (sample timestamps), mapped to wall time from a start.
+
+    ``tz`` is the wearer's local zone (for day boundaries and active hours); without it the
+    start time's own zone is used. With ``speed`` set, ``sleep`` really waits
+    ``seconds / speed`` so a replay can run at a chosen multiple of real time.
+    """
+
+    def __init__(self, start_wall: datetime, start_mono_s: float = 0.0, speed: float | None = None,
+                 tz: tzinfo | None = None):
+        if start_wall.tzinfo is None:
+            start_wall = start_wall.astimezone()
+        self._start_wall = start_wall
+        self._tz = tz or start_wall.tzinfo
+        self._start_mono_s = start_mono_s
+        self._now_s = start_mono_s
+        self.speed = speed
+
+    def monotonic(self) -> float:
+        return self._now_s
+
+    def wall(self) -> datetime:
+        return self.wall_at(self._now_s)
+
+    def wall_at(self, t_s: float) -> datetime:
+        """Local wall time at monotonic ``t_s`` (computed as elapsed time, so DST-correct)."""
+        return (self._start_wall + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+
+    def advance_to(self, t_s: float) -> None:
+        if t_s > self._now_s:
+            self._now_s = t_s
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.speed:
+            time.sleep(seconds / self.speed)
+        self._now_s += seconds

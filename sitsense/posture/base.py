@@ -1,0 +1,42 @@
+"""The posture stage's contract: blocks of samples in, one smoothed posture per step out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..events import Event
+
+
+@dataclass(frozen=True)
+class PostureEstimate:
+    """The posture over the step ending at ``t``, with its probability.
+
+    ``since_t`` is set when the estimate corrects the past: the posture has held since then
+    (used for ``not_worn``, which is only recognised after a long stillness).
+    """
+
+    t: float
+    posture: str
+    p: float
+    since_t: float | None = None
+
+
+class PostureClassifier(Protocol):
+    """Streaming classifier; keeps its own filter state across blocks."""
+
+    step_s: float
+
+    def process(self, t_s: np.ndarray, accel_g: np.ndarray) -> list[PostureEstimate]:
+        """Consume a block of samples (t in seconds, (n, 3) in g); return the steps it completed."""
+        ...
+
+    def set_reference(self, upright_g: np.ndarray | None) -> None:
+        """Use an explicit upright reference (from ``sitsense calibrate``), or forget it."""
+        ...
+
+    def pop_events(self) -> list[Event]:
+        """Calibration and remount events raised since the last call."""
+        ...
