@@ -80,6 +80,8 @@ class CoachConfig:
                                 unit="min", lo=1.0, hi=60.0)
     guided_holds: bool = key(True, "time the holds on the buzzer once the wearer stands up")
     seed: int = key(0, "seed for the exercise rotation (the same seed gives the same choices)", lo=0)
+    long_bout_min: float = key(45.0, "a bout at least this long (or any second or later reminder) gets a "
+                               "static hip-flexor stretch", unit="min", lo=5.0, hi=480.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,13 @@ class BuzzerConfig:
     quiet_hours: str = key("21:00-07:00", "no sound in this local time window (HH:MM-HH:MM; "
                            "equal ends disable it)", pattern=_HHMM_RANGE.pattern)
     vibrate_only: bool = key(False, "never make sound: only a vibration motor may run")
+    tone_hz: float = key(2000.0, "middle pitch of a tonal (passive piezo) buzzer; pick one near its resonance",
+                         unit="Hz", lo=400.0, hi=4000.0)
+    vibration_duty: float = key(0.8, "motor strength of a vibration motor (PWM duty)", lo=0.2, hi=1.0)
+    long_press_s: float = key(1.5, "holding the button this long pauses alerts for an hour", unit="s",
+                              lo=0.5, hi=5.0)
+    double_press_s: float = key(0.4, "two presses within this time start the guided release", unit="s",
+                                lo=0.15, hi=1.0)
 
 
 @dataclass(frozen=True)
