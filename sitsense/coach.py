@@ -346,12 +346,17 @@ class Coach:
         """A bout that earns a static hip-flexor stretch: past the first reminder or long_bout_min."""
         return reminder >= 2 or bout_s >= self.cfg.long_bout_min * 60.0
 
-    def choose(self, bout_s: float, reminder: int = 1) -> Exercise:
-        """Pick the next exercise: no back-to-back repeat, static stretches after long bouts."""
+    def choose(self, bout_s: float, reminder: int = 1, *, static_first: bool = False) -> Exercise:
+        """Pick the next exercise: no back-to-back repeat, static stretches after long bouts.
+
+        ``static_first`` takes a static hip-flexor stretch whenever the rotation allows one.
+        """
         long_bout = self.is_long(bout_s, reminder)
         weights = _WEIGHTS_LONG if long_bout else _WEIGHTS_NORMAL
         recent = set(self._history[-min(2, len(self._pool) - 1):]) if self._history else set()
         candidates = [e for e in self._pool if e.id not in recent] or list(self._pool)
+        if static_first and any(e.hip_flexor_static for e in candidates):
+            candidates = [e for e in candidates if e.hip_flexor_static]
         if not long_bout and self._history and not any(
                 _BY_ID[i].kind == "dynamic" for i in self._history[-2:]):
             weights = {**weights, "dynamic": weights["dynamic"] * 3}  # mix dynamic ones in
@@ -369,7 +374,8 @@ class Coach:
         long_bout = self.is_long(alert.bout_s, alert.reminder)
         ex, chosen_long = self._by_bout.get(alert.bout_start_t, (None, False))
         if ex is None or (long_bout and not chosen_long and not ex.hip_flexor_static):
-            ex = self.choose(alert.bout_s, alert.reminder)  # the bout outgrew its first choice
+            # a new bout, or one that outgrew its first choice: then a static stretch if the rotation allows
+            ex = self.choose(alert.bout_s, alert.reminder, static_first=ex is not None)
             self._by_bout[alert.bout_start_t] = (ex, long_bout)
         prompt = _Prompt(alert.id, alert.bout_start_t, alert.t, ex)
         self._prompts[alert.id] = prompt
