@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import CoachConfig
-from .events import ACTIVE, Alert, AlertOutcome, BreakEnded, BreakTaken, Event, HoldCue, PostureChanged
+from .events import (ACTIVE, Alert, AlertOutcome, BreakTaken, DaySummary, Event, HoldCue,
+                     PostureChanged, RunSummary)
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +314,10 @@ class _Session:
 class Coach:
     """Chooses releases, fills alerts, times guided holds and counts release minutes.
 
-    The service calls ``on_alert`` for every Alert (before the outputs see it), ``on_event`` for
-    every other tracker event, ``tick(t)`` once per step, ``start_release(t)`` for the button's
-    double press and ``new_day()`` at the local day boundary.
+    The service passes every Alert through ``on_alert`` and every AlertOutcome through
+    ``on_outcome`` (both return the enriched event to publish instead), then every event to
+    ``on_event`` (a DaySummary starts a new day), calls ``tick(t)`` once per step and
+    ``start_release(t)`` for the button's double press. Events it returns go to the outputs.
     """
 
     def __init__(self, cfg: CoachConfig | None = None, *, seed: int | None = None,
@@ -333,8 +335,8 @@ class Coach:
         self._pending: _Prompt | None = None
         self._session: _Session | None = None
         self._credited_bouts: set[float] = set()
-        self.release_today_s = 0.0  # heeded prompts (capped by dose) + completed button sessions
-        self.guided_today_s = 0.0  # the part of release_today_s from button-started sessions
+        self.release_today_s = 0.0  # heeded prompts, each break capped by its exercise's dose
+        self.guided_today_s = 0.0  # finished button-started sessions (no prompt: not in release_today_s)
 
     # ------------------------------------------------------------ choosing
 
@@ -400,16 +402,18 @@ class Coach:
                 if done_min < goal_min else f" Today's {goal_min:g} release minutes are done; keep moving.")
         return head + tail
 
+    def on_outcome(self, outcome: AlertOutcome) -> AlertOutcome:
+        """The outcome with ``exercise_id`` and ``release_s`` (the break up to the dose, once per break)."""
+        return self._enrich(outcome)
+
     def on_event(self, event: Event) -> list[Event]:
-        """React to a tracker event; returns the events to pass on (an enriched outcome, hold cues)."""
-        if isinstance(event, AlertOutcome):
-            return [self._enrich(event)]
+        """React to any event (after ``on_alert``/``on_outcome`` for those); returns new events (hold cues)."""
         if isinstance(event, PostureChanged):
             return self._on_posture(event)
         if isinstance(event, BreakTaken):
             return self._maybe_start(event.t)
-        if isinstance(event, BreakEnded):
-            return []
+        if isinstance(event, DaySummary) and not isinstance(event, RunSummary):
+            self.new_day()  # the tracker closed a local day
         return []
 
     def _on_posture(self, ev: PostureChanged) -> list[Event]:
@@ -461,9 +465,8 @@ class Coach:
             s.next_i += 1
         if s is not None and s.next_i >= len(s.cues):
             self._session = None
-            if s.alert_id is None:  # no prompt, so no outcome will credit it: credit the finished session
+            if s.alert_id is None:  # no prompt, so no outcome: kept apart, nothing proves the break
                 self.guided_today_s += s.exercise.dose.work_s
-                self.release_today_s += s.exercise.dose.work_s
             elif self._pending is not None and self._pending.alert_id == s.alert_id:
                 self._pending = None  # done: a later stand-up in this window does not restart it
         return out

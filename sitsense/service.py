@@ -117,6 +117,8 @@ class Service:
         if self.coach is not None:
             if isinstance(ev, Alert):
                 ev = self.coach.on_alert(ev)
+            elif isinstance(ev, AlertOutcome):
+                ev = self.coach.on_outcome(ev)  # enriched in place: published once, with release_s
             extra = self.coach.on_event(ev)
         else:
             extra = []

@@ -167,9 +167,9 @@ def test_three_long_bouts_three_exercises_guided_holds_and_outcomes():
             assert started == [HoldCue(up, "start", a.exercise["id"], 1)]
             cues += started + run_until(coach, clock, up + 600.0)
             coach.on_event(BreakTaken(up + 60.0, up, 60.0))
-            outcomes += coach.on_event(AlertOutcome(up + 700, f"b{k}", 1, True, 700.0))
+            outcomes += [coach.on_outcome(AlertOutcome(up + 700, f"b{k}", 1, True, 700.0))]
         else:
-            outcomes += coach.on_event(AlertOutcome(clock.monotonic() + 600, f"b{k}", 1, False, 0.0))
+            outcomes += [coach.on_outcome(AlertOutcome(clock.monotonic() + 600, f"b{k}", 1, False, 0.0))]
 
     assert len(set(picked)) == 3
     by_ex = {}
@@ -192,10 +192,10 @@ def test_release_is_the_break_up_to_the_dose():
     c = Coach(CoachConfig(), seed=2)
     a = c.on_alert(alert(1800, 0, 1, "p"))
     dose = exercise(a.exercise["id"]).dose.work_s
-    o = c.on_event(AlertOutcome(1900, "p", 1, True, 40.0))[0]
+    o = c.on_outcome(AlertOutcome(1900, "p", 1, True, 40.0))
     assert o.release_s == 40.0 and o.exercise_id == a.exercise["id"]
     a = c.on_alert(alert(5800, 4000, 1, "q"))
-    o = c.on_event(AlertOutcome(6000, "q", 1, True, 5000.0))[0]
+    o = c.on_outcome(AlertOutcome(6000, "q", 1, True, 5000.0))
     assert o.release_s == exercise(a.exercise["id"]).dose.work_s
     assert c.release_today_s == 40.0 + o.release_s
     c.new_day()
@@ -207,15 +207,15 @@ def test_one_break_is_credited_once_even_when_two_reminders_were_heeded():
     c = Coach(CoachConfig(), seed=2)
     c.on_alert(alert(1800, 0, 1, "r1"))
     c.on_alert(alert(2400, 0, 2, "r2"))
-    o1 = c.on_event(AlertOutcome(2500, "r1", 1, True, 300.0))[0]
-    o2 = c.on_event(AlertOutcome(2500, "r2", 2, True, 300.0))[0]
+    o1 = c.on_outcome(AlertOutcome(2500, "r1", 1, True, 300.0))
+    o2 = c.on_outcome(AlertOutcome(2500, "r2", 2, True, 300.0))
     assert o1.release_s > 0 and o2.release_s == 0.0
     assert c.release_today_s == o1.release_s
 
 
 def test_unknown_outcome_passes_through_untouched():
     o = AlertOutcome(10, "nobody", 1, True, 99.0)
-    assert Coach(CoachConfig()).on_event(o) == [o]
+    assert Coach(CoachConfig()).on_outcome(o) == o
 
 
 def test_sitting_down_cancels_the_session_and_standing_again_restarts_it():
@@ -253,4 +253,4 @@ def test_button_release_runs_once_and_counts_when_finished():
     assert ev == [HoldCue(100.0, "start", "clamshell", 1)]
     assert [(e.cue, e.t) for e in c.tick(1000.0)] == [("switch", 130.0), ("done", 160.0)]
     assert c.tick(2000.0) == [] and c.session is None
-    assert c.release_today_s == 60.0 == c.guided_today_s
+    assert c.guided_today_s == 60.0 and c.release_today_s == 0.0  # only proven breaks are release time
