@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from .config import CoachConfig
 from .events import (ACTIVE, Alert, AlertOutcome, BreakTaken, DaySummary, Event, HoldCue,
                      PostureChanged, RunSummary)
@@ -309,6 +311,9 @@ class _Session:
     cues: list[Cue]
     alert_id: str | None
     next_i: int = 1  # cue 0 (start) is emitted when the session begins
+    seen: str = ""  # label of the last recognition window
+    seen_run: int = 0  # consecutive windows with that label
+    reported: bool = False
 
 
 class Coach:
@@ -335,6 +340,9 @@ class Coach:
         self._pending: _Prompt | None = None
         self._session: _Session | None = None
         self._credited_bouts: set[float] = set()
+        self._buf_t: list[np.ndarray] = []
+        self._buf_a: list[np.ndarray] = []
+        self.recognised_today_s: dict[str, float] = {}  # dynamic releases seen in the signal
         self.release_today_s = 0.0  # heeded prompts, each break capped by its exercise's dose
         self.guided_today_s = 0.0  # finished button-started sessions (no prompt: not in release_today_s)
 
@@ -471,6 +479,39 @@ class Coach:
                 self._pending = None  # done: a later stand-up in this window does not restart it
         return out
 
+    def observe(self, t_s: np.ndarray, accel_g: np.ndarray, sample_rate_hz: float) -> list[Event]:
+        """Feed raw samples while a guided session runs; reports a dynamic release seen in the signal.
+
+        Cheap when idle (nothing is kept). Two consecutive 10 s windows (hop 5 s) that the
+        recogniser labels as the session's exercise give one ExerciseRecognised per session.
+        """
+        from .recognition import EXERCISE_LABELS, WINDOW_S, ExerciseRecognised, recognise
+
+        s = self._session
+        if s is None or s.exercise.id not in EXERCISE_LABELS.values():
+            self._buf_t, self._buf_a = [], []
+            return []
+        self._buf_t.append(np.asarray(t_s, float))
+        self._buf_a.append(np.asarray(accel_g, float))
+        t_all, a_all = np.concatenate(self._buf_t), np.concatenate(self._buf_a)
+        n, hop = int(round(WINDOW_S * sample_rate_hz)), int(round(WINDOW_S / 2 * sample_rate_hz))
+        out: list[Event] = []
+        while len(t_all) >= n:
+            label = recognise(a_all[:n], sample_rate_hz)
+            end_t = float(t_all[n - 1])
+            s.seen_run = s.seen_run + 1 if label == s.seen else 1
+            s.seen = label
+            if EXERCISE_LABELS.get(label) == s.exercise.id:
+                self.recognised_today_s[s.exercise.id] = self.recognised_today_s.get(s.exercise.id, 0.0) + (
+                    WINDOW_S if s.seen_run == 1 else WINDOW_S / 2)
+                if s.seen_run >= 2 and not s.reported:
+                    s.reported = True
+                    dur = WINDOW_S * 1.5
+                    out.append(ExerciseRecognised(end_t, s.exercise.id, end_t - dur, dur))
+            t_all, a_all = t_all[hop:], a_all[hop:]
+        self._buf_t, self._buf_a = [t_all], [a_all]
+        return out
+
     @property
     def session(self) -> tuple[str, float] | None:
         """(exercise id, start t) of the running guided session, or None."""
@@ -494,5 +535,6 @@ class Coach:
         self.release_today_s = 0.0
         self.guided_today_s = 0.0
         self._used_today.clear()
+        self.recognised_today_s.clear()
         self._credited_bouts.clear()
         self._by_bout.clear()
