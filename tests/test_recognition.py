@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import pytest
 
 from sitsense.coach import Coach
 from sitsense.config import CoachConfig
@@ -13,7 +12,7 @@ from sitsense.exercise_synth import CLASSES, dataset, window
 from sitsense.plan import parse_plan
 from sitsense.recognition import ExerciseRecognised, recognise, recognise_stream, seen_exercises
 from sitsense.synth import synthesize
-from sitsense.traces import LABELS as TRACE_LABELS
+
 
 RATE_HZ = 25.0
 
