@@ -44,10 +44,9 @@ def start_wall(arg: str | None, trace_start: datetime | None, tz: tzinfo | None)
 def run(args: argparse.Namespace) -> int:
     from ..clock import SimClock
     from ..config import load_config
-    from ..outputs.console import ConsoleOutput
     from ..sensor.source import ReplaySource
-    from ..service import Service
     from ..traces import read_trace
+    from ..wiring import attach_mqtt, build_service, close_outputs
 
     cfg = load_config(args.config)
     if args.speed is not None and not args.speed > 0:
@@ -56,15 +55,11 @@ def run(args: argparse.Namespace) -> int:
     tz = local_tz(cfg)
     clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=args.speed, tz=tz)
     source = ReplaySource(trace, clock)
-    console = ConsoleOutput(sys.stdout, json_lines=args.json, wall_at=clock.wall_at)
-    outputs = [console]
-    service = Service(cfg, clock=clock, source=source, outputs=outputs)
+    service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
     if args.mqtt:
-        from .. import wiring
-        wiring.attach_mqtt(service, cfg)
+        attach_mqtt(service, cfg)
     try:
         service.run()
     finally:
-        for out in service.outputs:
-            out.close()
+        close_outputs(service)
     return 0
