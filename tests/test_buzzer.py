@@ -263,6 +263,13 @@ def test_press_decoder_gestures():
     assert d.release(21.1) == [] and d.poll(21.6) == ["single"]
 
 
+def test_press_decoder_ignores_contact_bounce():
+    d = PressDecoder(long_press_s=1.5, double_press_s=0.4, debounce_s=0.03)
+    edges = [(0.0, True), (0.002, False), (0.004, True), (0.2, False), (0.202, True), (0.205, False)]
+    out = [g for t, down in edges for g in (d.press(t) if down else d.release(t))]
+    assert out == [] and d.poll(1.0) == ["single"]
+
+
 class Recorder:
     def __init__(self):
         self.commands = []

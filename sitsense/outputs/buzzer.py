@@ -86,22 +86,25 @@ class PressDecoder:
     button is still held, so the wearer feels the pause take effect without letting go.
     """
 
-    def __init__(self, long_press_s: float = 1.5, double_press_s: float = 0.4):
+    def __init__(self, long_press_s: float = 1.5, double_press_s: float = 0.4, debounce_s: float = 0.03):
         self.long_press_s = long_press_s
         self.double_press_s = double_press_s
+        self.debounce_s = debounce_s  # contact bounce: edges this soon after the last one are ignored
         self._down_t: float | None = None
         self._long_fired = False
         self._clicks = 0
-        self._last_up_t = 0.0
+        self._last_up_t = float("-inf")
 
     def press(self, t: float) -> list[str]:
+        if self._down_t is not None or t - self._last_up_t < self.debounce_s:
+            return []
         out = self.poll(t)
         self._down_t = t
         self._long_fired = False
         return out
 
     def release(self, t: float) -> list[str]:
-        if self._down_t is None:
+        if self._down_t is None or t - self._down_t < self.debounce_s:
             return []
         out = self.poll(t)
         held_s = t - self._down_t
