@@ -233,6 +233,8 @@ class MPU6050:
         self._retry_at: float | None = None  # set while the bus is down
         self._backoff_s = self.BACKOFF_FIRST_S
         self._last_data_at = 0.0
+        self.fifo_reset_s = 0.0  # monotonic time of the last FIFO reset
+        self.last_read_s = 0.0  # monotonic time of the last FIFO count read
         self._timing = _Timestamper(self.sample_rate_hz)
         self._last_frame: bytes | None = None
         self._same_since_t: float | None = None
@@ -336,7 +338,7 @@ class MPU6050:
         self._write(Reg.USER_CTRL, Bit.USER_FIFO_EN)
         self._read_byte(Reg.INT_STATUS)  # clears a stale overflow flag
         self._timing.restart()
-        self._last_data_at = self.clock.monotonic()
+        self.fifo_reset_s = self._last_data_at = self.clock.monotonic()
 
     # ------------------------------------------------------------------ reading
 
@@ -351,7 +353,7 @@ class MPU6050:
         try:
             status = self._read_byte(Reg.INT_STATUS)
             count = self._fifo_count()
-            t_count = self.clock.monotonic()
+            t_count = self.last_read_s = self.clock.monotonic()
             if status & Bit.FIFO_OFLOW or count >= self.fifo_bytes:
                 self._overflow(t_count)
                 return _empty()
