@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import heapq
 import math
 import random
@@ -33,8 +34,8 @@ _SELF_CLEARING = {Reg.USER_CTRL: Bit.FIFO_RESET | 0x02 | 0x01, Reg.SIGNAL_PATH_R
 _READ_ONLY = {Reg.WHO_AM_I, Reg.INT_STATUS, Reg.FIFO_COUNTH, Reg.FIFO_COUNTL} | set(range(0x3B, 0x49))
 
 
-def _nack(what: str = "no acknowledge") -> OSError:
-    return OSError(errno.EREMOTEIO, f"Remote I/O error ({what})")
+def _nack(what: str = "no acknowledge", code: int = errno.EREMOTEIO) -> OSError:
+    return OSError(code, f"{os.strerror(code)} ({what})")
 
 
 class MPU6050Emulator:
@@ -47,7 +48,7 @@ class MPU6050Emulator:
     def __init__(self, *, clock, trace: Trace | None = None, signal: Signal | None = None,
                  address: int = 0x68, who_am_i: int = 0x68, fifo_bytes: int | None = None,
                  clock_error: float = 0.0, noise_g: float = 0.0, seed: int = 0,
-                 nack_probability: float = 0.0, disconnects: Iterable[tuple[float, float]] = (),
+                 nack_probability: float = 0.0, fault_errno: int = errno.EREMOTEIO, disconnects: Iterable[tuple[float, float]] = (),
                  disconnect_resets: bool = True, resets_at: Iterable[float] = (),
                  frozen: Iterable[tuple[float, float]] = (), end: str = "stop"):
         if trace is not None and signal is not None:
@@ -63,6 +64,7 @@ class MPU6050Emulator:
         self.clock_error = clock_error
         self.noise_g = noise_g
         self.nack_probability = nack_probability
+        self.fault_errno = fault_errno
         self.end = end
         self.writes: list[tuple[float, int, int]] = []
         self.transactions = 0
@@ -172,22 +174,20 @@ class MPU6050Emulator:
         k_end = math.floor((until_s - self._anchor_s) / period + 1e-9)
         if k_end < self._next_k:
             return
-        n = k_end - self._next_k + 1
+        k_first, self._next_k = self._next_k, k_end + 1
+        if self._origin_s is None:
+            self._origin_s = float(self._anchor_s + k_first * period)
+        if self._trace_t is not None and self.end == "stop":  # no samples once the trace is over
+            k_stop = math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / period + 1e-9)
+            k_end = min(k_end, k_stop)
+            if k_end < k_first:
+                return
+        n = k_end - k_first + 1
         frame = self.fifo_frame_bytes
         fifo_on = bool(self.regs[Reg.USER_CTRL] & Bit.USER_FIFO_EN) and frame > 0
         keep = min(n, self.fifo_bytes // max(frame, 1) + 2)  # older samples would be overwritten anyway
-        ks = np.arange(k_end - keep + 1, k_end + 1)
-        times = self._anchor_s + ks * period
-        self._next_k = k_end + 1
-        if self._origin_s is None:
-            self._origin_s = float(self._anchor_s + (k_end - n + 1) * period)
+        times = self._anchor_s + np.arange(k_end - keep + 1, k_end + 1) * period
         w = times - self._origin_s
-        if self._trace_t is not None and self.end == "stop":
-            inside = w <= self._trace_end_s + 1e-6
-            n -= int((~inside).sum())
-            times, w = times[inside], w[inside]
-            if not len(w):
-                return
         counts = self._counts_at(w, times)
         self.latest_counts = counts[-1].copy()
         self.samples_taken += n
@@ -312,7 +312,7 @@ class MPU6050Emulator:
             raise _nack("no device at this address" if addr != self.address else "disconnected")
         if self.nack_probability and self._rng.random() < self.nack_probability:
             self.nacks += 1
-            raise _nack()
+            raise _nack("injected fault", self.fault_errno)
 
     def read_byte_data(self, i2c_addr: int, register: int, force=None) -> int:
         self._begin(i2c_addr)

@@ -171,11 +171,16 @@ KNOWN_CHIPS: dict[int, tuple[str, int]] = {
 
 
 def rate_settings(sample_rate_hz: float) -> tuple[int, Dlpf, float]:
-    """(SMPLRT_DIV, DLPF, actual rate in Hz) for a wanted rate; the low-pass stays on (1 kHz base)."""
+    """(SMPLRT_DIV, DLPF, actual rate in Hz) for a wanted rate; the low-pass stays on (1 kHz base).
+
+    The divider only reaches 1000/n Hz, so rates that do not divide 1000 come out up to ~5 % off
+    (e.g. 95 -> 90.9 Hz); the driver reports and timestamps the actual rate.
+    """
     if not (MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ):
         raise ConfigError(f"sample_rate_hz = {sample_rate_hz!r}: out of range (allowed: "
                           f"{MIN_RATE_HZ:g}..{MAX_RATE_HZ:g} Hz)")
-    div = int(round(DLPF_ON_GYRO_RATE_HZ / sample_rate_hz)) - 1
+    ratio = DLPF_ON_GYRO_RATE_HZ / sample_rate_hz
+    div = min((int(ratio) - 1, int(ratio)), key=lambda d: abs(DLPF_ON_GYRO_RATE_HZ / (1 + d) / sample_rate_hz - 1))
     actual = DLPF_ON_GYRO_RATE_HZ / (1 + div)
     return div, Dlpf.for_rate(actual), actual
 
@@ -231,6 +236,7 @@ class MPU6050:
         self._fault: str | None = None  # the open fault episode, if any
         self._fault_since = 0.0
         self._retry_at: float | None = None  # set while the bus is down
+        self._fifo_suspect = False  # a FIFO read failed midway: frame alignment is unknown
         self._backoff_s = self.BACKOFF_FIRST_S
         self._last_data_at = 0.0
         self.fifo_reset_s = 0.0  # monotonic time of the last FIFO reset
@@ -350,6 +356,7 @@ class MPU6050:
                 return _empty()
             if not self._reinitialise(now):
                 return _empty()
+        stage = "count"
         try:
             status = self._read_byte(Reg.INT_STATUS)
             count = self._fifo_count()
@@ -361,8 +368,13 @@ class MPU6050:
             if n == 0:
                 self._check_alive(t_count)
                 return _empty()
+            stage = "fifo"
             data = self._read_fifo(n * FRAME_BYTES)
         except _BusDown as exc:
+            # A FIFO read that failed after the address was acknowledged may have consumed part of
+            # a frame: then the FIFO is reset on recovery. An address NACK moved no data.
+            nacked = len(exc.args) > 1 and exc.args[1] == errno.EREMOTEIO
+            self._fifo_suspect = self._fifo_suspect or (stage == "fifo" and not nacked)
             self._bus_down(now, exc.args[0])
             return _empty()
         accel_g = counts_to_g(data, self.range.lsb_per_g)
@@ -405,7 +417,7 @@ class MPU6050:
             self.bus.i2c_rdwr(wr, rd)
             return bytes(rd)
 
-        return self._attempt(xfer, self.RETRIES)
+        return self._attempt(xfer, self.RETRIES, only_errno=errno.EREMOTEIO)
 
     # ------------------------------------------------------------------ faults
 
@@ -450,14 +462,23 @@ class MPU6050:
         self._retry_at = now + self._backoff_s
 
     def _reinitialise(self, now: float) -> bool:
+        """After bus errors: resume if the chip kept its settings (the FIFO kept filling), else set it up again."""
         try:
-            self.chip = self.probe()
-            self.configure()
+            if self._fifo_suspect or not self._still_configured():
+                self.chip = self.probe()
+                self.configure()
+            self._fifo_suspect = False
         except (_BusDown, SensorError) as exc:
             self._bus_down(now, str(exc.args[0] if isinstance(exc, _BusDown) else exc))
             return False
         self._retry_at = None
         return True
+
+    def _still_configured(self) -> bool:
+        return (self._read_byte(Reg.PWR_MGMT_1) == Bit.TEMP_DIS
+                and self._read_byte(Reg.SMPLRT_DIV) == self.smplrt_div
+                and self._read_byte(Reg.FIFO_EN) == Bit.ACCEL_FIFO_EN
+                and bool(self._read_byte(Reg.USER_CTRL) & Bit.USER_FIFO_EN))
 
     def _check_frozen(self, data: bytes, t_s: np.ndarray) -> None:
         frames = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME_BYTES)
@@ -508,7 +529,9 @@ class MPU6050:
 
     # ------------------------------------------------------------------ bus access
 
-    def _attempt(self, op, retries: int = RETRIES):
+    def _attempt(self, op, retries: int = RETRIES, only_errno: int | None = None):
+        """Run one transaction, retrying at once on failure; ``only_errno`` limits retries to an
+        error after which a repeat is safe (a NACK of the address moved no data)."""
         last: OSError | None = None
         for i in range(retries):
             try:
@@ -517,10 +540,13 @@ class MPU6050:
                 if isinstance(exc, SensorError):
                     raise
                 last = exc
+                if only_errno is not None and exc.errno != only_errno:
+                    break
                 if i + 1 < retries:
                     self.clock.sleep(0.002)
-        raise _BusDown(f"{last.strerror or last} ({errno.errorcode.get(last.errno, last.errno)})"
-                       if last and last.errno else str(last))
+        reason = (f"{last.strerror or last} ({errno.errorcode.get(last.errno, last.errno)})"
+                  if last and last.errno else str(last))
+        raise _BusDown(reason, last.errno if last else None)
 
     def _read_byte(self, reg: int, retries: int = RETRIES) -> int:
         return self._attempt(lambda: self.bus.read_byte_data(self.address, reg), retries)
