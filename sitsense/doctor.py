@@ -100,6 +100,8 @@ def check_samples(source, seconds: float) -> list[Check]:
     start_s = None
     try:
         for t_s, accel_g in source.blocks():
+            if not len(t_s):
+                continue
             chunks.append(accel_g)
             if start_s is None:
                 start_s = source.driver.fifo_reset_s

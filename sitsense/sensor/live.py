@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from datetime import datetime, time, tzinfo
 from typing import Callable, Iterator
 
 import numpy as np
@@ -31,11 +31,13 @@ class LiveSource:
     One wake-up per ``poll_interval_s`` (never one per sample). ``stop_after_s`` ends the
     stream after that much clock time; ``exhausted`` (a callable) ends it when a fake sensor's
     trace is used up. Sensor faults never end it: they arrive as events from ``pop_events()``.
+    With ``yield_empty`` a poll that brought nothing (the sensor is faulty) still yields an empty
+    block, so the consumer keeps running: it sees the status events and can ping a watchdog.
     """
 
     def __init__(self, driver: MPU6050, *, clock: Clock | None = None, poll_interval_s: float = 1.0,
                  stop_after_s: float | None = None, exhausted: Callable[[], bool] | None = None,
-                 spec: str = "mpu6050", emulator=None):
+                 spec: str = "mpu6050", emulator=None, yield_empty: bool = True):
         self.driver = driver
         self.clock = clock or driver.clock
         self.requested_poll_s = poll_interval_s
@@ -43,6 +45,7 @@ class LiveSource:
         self.stop_after_s = stop_after_s
         self.spec = spec
         self.emulator = emulator
+        self.yield_empty = yield_empty
         self.polls = 0
         self.start_s: float | None = None
         self._exhausted = exhausted
@@ -95,7 +98,7 @@ class LiveSource:
                 if len(t_s) and t_s[-1] > end_s:
                     keep = t_s <= end_s
                     t_s, accel_g = t_s[keep], accel_g[keep]
-                if len(t_s):
+                if len(t_s) or self.yield_empty:
                     yield t_s, accel_g
                 if clock.monotonic() >= end_s or (self._exhausted is not None and self._exhausted()):
                     return
@@ -125,22 +128,32 @@ def parse_spec(spec: str) -> tuple[str, str]:
                       "'fake:TRACE.csv' for the emulator replaying a trace)")
 
 
-def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: float = 0.0) -> Clock:
-    """The clock of a fake sensor: real time x ``speed`` (default 1); ``speed`` 0 means as fast as possible."""
+def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: float = 0.0,
+               tz: tzinfo | None = None) -> Clock:
+    """The clock of a fake sensor: real time x ``speed`` (default 1); ``speed`` 0 means as fast as possible.
+
+    Wall time starts at ``start_wall`` (a trace's start_time), else at 09:00 today, as ``simulate``
+    does, so a fake run and a simulation of the same trace see the same active hours.
+    """
     if speed is not None and (speed < 0 or not math.isfinite(speed)):
         raise ConfigError(f"--speed {speed!r}: must be a positive number (0: as fast as possible)")
+    if start_wall is None:
+        today = datetime.now(tz).date() if tz else datetime.now().date()
+        start_wall = datetime.combine(today, time(9, 0))
+        start_wall = start_wall.replace(tzinfo=tz) if tz else start_wall.astimezone()
     if speed == 0:
-        return SimClock(start_wall or datetime.now().astimezone(), start_mono_s=start_mono_s)
-    return ScaledClock(speed or 1.0, start_wall=start_wall, start_mono_s=start_mono_s)
+        return SimClock(start_wall, start_mono_s=start_mono_s, tz=tz)
+    return ScaledClock(speed or 1.0, start_wall=start_wall, start_mono_s=start_mono_s, tz=tz)
 
 
 def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None, speed: float | None = None,
-                *, seconds: float | None = None, connect: bool = True, **emulator_options) -> LiveSource:
+                *, seconds: float | None = None, connect: bool = True, tz: tzinfo | None = None,
+                **emulator_options) -> LiveSource:
     """Build (and by default open) the source named by ``spec`` (or ``cfg.source``).
 
     ``clock`` defaults to the system clock for the chip, and for ``fake:`` to a clock running
-    ``speed`` times real time from the trace's start (its ``start_time`` metadata, if any); the
-    source's ``clock`` attribute is the one to give the Service. ``seconds`` stops after that
+    ``speed`` times real time (0: as fast as possible) from the trace's start (its ``start_time``,
+    else 09:00 today in ``tz``); the source's ``clock`` attribute is the one to give the Service. ``seconds`` stops after that
     much sensor time. ``emulator_options`` go to MPU6050Emulator (fault injection).
     """
     kind, path = parse_spec(spec or cfg.source)
@@ -165,7 +178,7 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
                      rate_hz, MIN_RATE_HZ, MAX_RATE_HZ, cfg.sample_rate_hz)
             rate_hz = cfg.sample_rate_hz
         if clock is None:
-            clock = fake_clock(trace.start_time, speed, start_mono_s=float(trace.t_s[0]))
+            clock = fake_clock(trace.start_time, speed, start_mono_s=float(trace.t_s[0]), tz=tz)
         emulator = MPU6050Emulator(clock=clock, trace=trace, address=cfg.address, **emulator_options)
         driver = MPU6050(bus=emulator, bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=rate_hz,
                          range_g=cfg.range_g, clock=clock)

@@ -109,6 +109,8 @@ def calibrate(source, duration_s: float, *, settle_s: float = 1.0, cue=None) -> 
     end_s = None
     try:
         for t_s, accel_g in source.blocks():
+            if not len(t_s):
+                continue
             if start_s is None:
                 start_s = float(t_s[0]) + settle_s
                 end_s = start_s + duration_s
