@@ -124,3 +124,18 @@ def test_missing_trace_is_one_line(tmp_path):
 
     with pytest.raises(TraceError, match="no such trace file"):
         open_source(f"fake:{tmp_path / 'nope.csv'}", SensorConfig())
+
+
+def test_a_posture_script_drives_the_emulator():
+    source = open_source("fake:plan:stand 10s, sit 20s", SensorConfig(), SimClock(START))
+    t, a = collect(source)
+    assert 29 * 25 <= len(t) <= 30 * 25 + 1
+    assert np.abs(np.linalg.norm(a, axis=1) - 1).mean() < 0.05
+
+
+def test_a_bad_posture_script_is_one_line():
+    from sitsense.errors import PlanError
+
+    with pytest.raises(PlanError) as info:
+        open_source("fake:plan:dance 5m", SensorConfig(), SimClock(START))
+    assert "\n" not in str(info.value)

@@ -93,6 +93,15 @@ class MPU6050Emulator:
         self._power_on()
         self._advanced_to = self.created_s
 
+    @classmethod
+    def from_plan(cls, plan: str, *, clock, sample_rate_hz: float = 50.0, seed: int = 0, **options):
+        """An emulator playing a posture script such as ``"stand 1m, sit 35m, walk 3m"`` (synthetic wearer)."""
+        from ..plan import parse_plan
+        from ..synth import synthesize
+
+        return cls(clock=clock, trace=synthesize(parse_plan(plan), sample_rate_hz=sample_rate_hz, seed=seed),
+                   **options)
+
     # ------------------------------------------------------------------ chip state
 
     def _power_on(self) -> None:

@@ -2,7 +2,8 @@
 
 ``open_source(spec, cfg)`` is what commands use: ``mpu6050`` is the chip on ``/dev/i2c-N``;
 ``fake:TRACE`` is the register emulator playing a trace file through the very same driver, on a
-clock that can run faster than real time (``speed``) and that stops by itself at the trace's end.
+clock that can run faster than real time (``speed``) and that stops by itself at the trace's end;
+``fake:plan:stand 1m, sit 35m`` plays a posture script through the synthetic wearer instead.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
         return "mpu6050", ""
     if spec.startswith("fake:") and len(spec) > 5:
         return "fake", spec[5:]
-    raise ConfigError(f"sensor {spec!r}: unknown sensor (use 'mpu6050' for the chip on I2C, or "
-                      "'fake:TRACE.csv' for the emulator replaying a trace)")
+    raise ConfigError(f"sensor {spec!r}: unknown sensor (use 'mpu6050' for the chip on I2C, "
+                      "'fake:TRACE.csv' for the emulator replaying a trace, or 'fake:plan:sit 30m, walk 2m')")
 
 
 def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: float = 0.0,
@@ -171,7 +172,14 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
         from ..traces import read_trace
         from .emulator import MPU6050Emulator
 
-        trace = read_trace(path)
+        if path.startswith("plan:"):  # a posture script played by the synthetic wearer
+            from ..plan import parse_plan
+            from ..synth import synthesize
+
+            trace = synthesize(parse_plan(path[5:]), sample_rate_hz=cfg.sample_rate_hz,
+                               seed=int(emulator_options.pop("seed", 0)))
+        else:
+            trace = read_trace(path)
         rate_hz = trace.sample_rate_hz
         if not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ):
             log.info("trace rate %.4g Hz is outside the chip's %g-%g Hz; sampling it at %d Hz",
