@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from sitsense.errors import ConfigError, SensorNotFound
-from sitsense.sensor.emulator import MPU6050Emulator
 from sitsense.sensor.mpu6050 import (MPU6050, AccelRange, Bit, Dlpf, Reg, counts_to_g, g_to_counts,
                                      rate_settings)
 from tests.sensor_fakes import LSB_2G, poll, rig, trace_index, wobbly_trace
@@ -314,4 +313,15 @@ def test_failed_fifo_read_with_unknown_progress_resets_the_fifo():
     emu.nack_probability = 0.3
     t, a, events = poll(clock, drv, 150)
     assert any(e.status == "ok" and e.lost_samples > 0 for e in events)  # the FIFO was reset at least once
+    _matches_trace(emu, drv, trace, t, a)
+
+
+def test_a_long_outage_without_power_loss_resumes_and_counts_what_overflowed():
+    trace = wobbly_trace(seconds=120)
+    clock, emu, drv = rig(trace, disconnects=[(20.0, 40.0)], disconnect_resets=False)
+    drv.open()
+    t, a, events = poll(clock, drv, 80)
+    assert [e.status for e in events] == ["i2c_error", "fifo_overflow", "ok"]
+    assert 19 * 25 <= events[-1].lost_samples <= (20 + drv.BACKOFF_MAX_S) * 25
+    assert emu.resets == 0
     _matches_trace(emu, drv, trace, t, a)

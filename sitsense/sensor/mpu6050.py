@@ -271,7 +271,12 @@ class MPU6050:
         try:
             self.chip = self.probe()
             self.configure()
-        except _BusDown as exc:
+        except (_BusDown, SensorError) as exc:
+            if self._own_bus:
+                self.bus.close()
+                self.bus = None
+            if isinstance(exc, SensorError):
+                raise
             raise SensorNotFound(f"no device answered at {self.where} ({exc.args[0]}); check wiring "
                                  "(hardware.md) or run 'sitsense doctor'") from None
         self._closed = False
@@ -511,8 +516,9 @@ class MPU6050:
         if self._fault == kind:
             log.debug("%s continues at %s: %s", kind, self.where, detail)
             return
-        self._fault, self._fault_since = kind, now
-        self._lost_at_start = self._timing.lost_samples
+        if self._fault is None:  # chained faults (a long outage, then an overflow) share one tally
+            self._fault_since, self._lost_at_start = now, self._timing.lost_samples
+        self._fault = kind
         log.warning("sensor %s at %s: %s", kind, self.where, detail)
         self._events.append(SensorStatus(t=now, status=kind, detail=detail))
 
