@@ -117,6 +117,10 @@ class MqttConfig:
                                 pattern=r"^[A-Za-z0-9_/-]{1,64}$")
     outbox_max: int = key(10000, "alerts and events kept on disk while the broker is away",
                           lo=100, hi=1000000)
+    keepalive_s: int = key(60, "MQTT keepalive; the broker announces 'offline' about 1.5 times this "
+                           "after the Pi vanishes without a goodbye", unit="s", lo=5, hi=1200)
+    reconnect_max_s: int = key(60, "longest wait between reconnect attempts (the wait doubles from 1 s "
+                               "up to this)", unit="s", lo=1, hi=3600)
 
 
 @dataclass(frozen=True)
