@@ -7,6 +7,7 @@ Without the ``mosquitto`` binary the fixtures skip (or fail under CI=true, see `
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -52,7 +53,10 @@ class Mosquitto:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        lines = [f"listener {self.port} {self.host}", "log_dest stderr", "log_type error", "log_type warning"]
+        lines = [f"listener {self.port} {self.host}", "log_dest stderr", "log_type error", "log_type warning",
+                 # started as root (containers, CI) mosquitto would switch to user 'mosquitto', which
+                 # cannot read the test's private temp folder; as any other user this line is ignored
+                 f"user {pwd.getpwuid(os.getuid()).pw_name}"]
         if users:
             require(MOSQUITTO_PASSWD is not None, "mosquitto_passwd not installed (apt install mosquitto)")
             pwfile = self.dir / "passwd"
@@ -133,11 +137,15 @@ class Collector:
         self.client.connect(broker.host, broker.port, keepalive=10)
         self.client.loop_start()
         if not self.subscribed.wait(5):
-            raise AssertionError("test subscriber could not subscribe")
+            raise AssertionError("test client could not connect and subscribe")
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if not reason_code.is_failure:
+        if reason_code.is_failure:
+            return
+        if self._topics:
             client.subscribe([(t, 1) for t in self._topics])
+        else:
+            self.subscribed.set()
 
     def _on_message(self, client, userdata, msg):
         with self._lock:

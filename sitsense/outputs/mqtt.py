@@ -440,7 +440,7 @@ class MqttOutput:
                     return
                 self._last_state_t = state.t
                 self._published_tiles.update(changed)
-            self._publish_state(state, changed)
+                self._publish_state(state, changed)  # under the lock: on_connect must not interleave
         except Exception as exc:
             self._log_once(f"state:{type(exc).__name__}", logging.ERROR, "MQTT: state update failed: %s", exc)
 
@@ -553,8 +553,7 @@ class MqttOutput:
                     tiles = tile_values(latest)
                     self._published_tiles = dict(tiles)
                     self._last_state_t = latest.t
-            if latest is not None:
-                self._publish_state(latest, tiles)
+                    self._publish_state(latest, tiles)
         except Exception as exc:
             self._log_once(f"onconnect:{type(exc).__name__}", logging.ERROR, "MQTT: after connecting: %s", exc)
         self._inbox.put(("connected", None))
