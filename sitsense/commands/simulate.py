@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     service = Service(cfg, clock=clock, source=source, outputs=outputs)
     if args.mqtt:
         from .. import wiring
-        wiring.attach_mqtt(service, cfg)
+        wiring.attach_mqtt(service, cfg, simulated=True)
     try:
         service.run()
     finally:

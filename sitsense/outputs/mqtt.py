@@ -56,6 +56,9 @@ EVENT_TYPES = frozenset({"break", "break_end", "outcome", "day_summary", "summar
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
          "sensor")
 
+# Tiles that change merely because time passes (whole minutes of sitting).
+CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
+
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -311,16 +314,20 @@ class MqttOutput:
 
     ``client`` is a paho ``Client`` (made from ``cfg`` if None); ``outbox`` an Outbox or a path
     (default: the state folder); ``submit`` receives accepted Commands (called from paho's thread;
-    it should only enqueue); ``clock`` maps event times to wall time when no state arrived yet.
+    it should only enqueue); ``clock`` maps event times to wall time when no state arrived yet;
+    ``client_id`` overrides ``sitsense-<device_id>``; ``close()`` waits up to ``flush_on_close_s``
+    for queued alerts to reach the broker (what is left stays in the outbox for the next start).
     """
 
     def __init__(self, cfg: MqttConfig, *, client: Any = None, outbox: Outbox | str | os.PathLike | None = None,
                  submit: SubmitCommand | None = None, clock: Clock | None = None,
-                 environ: Mapping[str, str] | None = None):
+                 environ: Mapping[str, str] | None = None, client_id: str | None = None,
+                 flush_on_close_s: float = 2.0):
         self.cfg = cfg
         self.device_id = resolve_device_id(cfg.device_id)
         self.topics = Topics.for_device(cfg.topic_prefix, self.device_id)
-        self.client_id = f"sitsense-{self.device_id}"
+        self.client_id = client_id or f"sitsense-{self.device_id}"
+        self.flush_on_close_s = flush_on_close_s
         self._submit = submit
         self._clock = clock or SystemClock()
         self._password = load_password(cfg, environ)
@@ -427,7 +434,9 @@ class MqttOutput:
                            getattr(event, "type", event), exc)
 
     def update_state(self, state: StateSnapshot) -> None:
-        """Publish changed tiles and the JSON state, at most once per ``state_interval_s`` of state time."""
+        """Publish changed tiles and the JSON state: at most once per ``state_interval_s`` of state time,
+        and at most once a minute when only the minute counters moved (this keeps a sitting hour
+        under 200 messages)."""
         try:
             tiles = tile_values(state)
             with self._state_lock:
@@ -435,8 +444,13 @@ class MqttOutput:
                 changed = {k: v for k, v in tiles.items() if self._published_tiles.get(k) != v}
                 if not changed or not self._connected:
                     return
+                # Tiles that only move because time passes wait a whole minute; changes that mean
+                # something happened (posture, a break, an alert, the sensor) wait state_interval_s.
+                gap = self.cfg.state_interval_s
+                if changed.keys() <= CLOCK_TILES:
+                    gap = max(gap, 60.0)
                 last = self._last_state_t
-                if last is not None and last <= state.t < last + self.cfg.state_interval_s:
+                if last is not None and last <= state.t < last + gap:
                     return
                 self._last_state_t = state.t
                 self._published_tiles.update(changed)
@@ -448,6 +462,10 @@ class MqttOutput:
         """Say ``offline`` (retained), disconnect and stop the threads; idempotent."""
         if self._closed:
             return
+        if self._started and self._connected and self.flush_on_close_s > 0:
+            if not self.flush(self.flush_on_close_s):
+                log.warning("MQTT: %d alert(s)/event(s) not yet acknowledged at shutdown; kept for the next start",
+                            len(self.outbox))
         self._closed = True
         if self._started:
             try:
