@@ -133,15 +133,17 @@ def test_tiles_and_state_are_retained_on_change_and_rate_limited(broker, tmp_pat
     out.update_state(snap(0.0, 60.0))       # published: the first state
     out.update_state(snap(10.0, 120.0))     # changed, but within 30 s: held back
     out.update_state(snap(31.0, 180.0))     # only the minute counters moved: held for a whole minute
-    out.update_state(snap(45.0, 180.0, "standing"))  # the posture changed, 45 s >= 30 s: published
-    out.update_state(snap(70.0, 240.0, "standing"))  # minute counters only, 25 s later: held
-    out.update_state(snap(105.0, 300.0, "standing"))  # 60 s later: published
-    sub.wait_value("sitsense/tiles/bout_min", "5")
-    assert [m.text for m in sub.on("sitsense/tiles/bout_min")] == ["1", "3", "5"]
+    out.update_state(snap(40.0, 180.0, "standing"))  # a posture is shown once it lasted 30 s
+    out.update_state(snap(50.0, 180.0))     # ... so this flicker never reaches the phone
+    out.update_state(snap(60.0, 240.0))     # a minute after the last: published
+    out.update_state(snap(70.0, 240.0, "standing"))
+    out.update_state(snap(100.0, 240.0, "standing"))  # standing for 30 s, 40 s after the last: published
+    sub.wait_value("sitsense/tiles/posture", "standing")
+    assert [m.text for m in sub.on("sitsense/tiles/bout_min")] == ["1", "4"]
     assert [m.text for m in sub.on("sitsense/tiles/posture")] == ["sitting", "standing"]
     assert len(sub.on("sitsense/tiles/state")) == 3
     state = json.loads(sub.last("sitsense/tiles/state").payload)
-    assert state["posture"] == "standing" and state["bout_min"] == 5 and state["today"]["breaks"] == 1
+    assert state["posture"] == "standing" and state["bout_min"] == 4 and state["today"]["breaks"] == 1
     late = Collector(broker, ["sitsense/tiles/#"])
     closing(late)
     for tile in ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",

@@ -304,3 +304,58 @@ def test_handle_ignores_posture_and_hold_events(tmp_path):
     assert [r.topic for r in rows] == ["sitsense/x/event", "sitsense/x/alert"]
     assert json.loads(rows[0].payload)["type"] == "day_summary" and rows[0].qos == 1
     out.close()
+
+
+# -- rate limits, with the fake client --------------------------------------------------------
+
+def _sitting(t: float, posture: str = "sitting") -> StateSnapshot:
+    return snapshot(t=t, posture=posture, bout_s=t, sitting_today_s=t)
+
+
+def test_a_sitting_hour_stays_within_the_state_budget(tmp_path):
+    from sitsense.outputs.mqtt_fake import FakeMqttClient
+
+    fake = FakeMqttClient()
+    out = MqttOutput(MqttConfig(device_id="b", discovery=False, state_max_per_hour=60), client=fake, outbox=":memory:")
+    out.start()
+    for t in range(0, 3 * 3600):
+        out.update_state(_sitting(float(t)))
+    state_topics = [p for p in fake.published if p.topic != "sitsense/b/status"]
+    times = [json.loads(p.payload)["bout_min"] for p in fake.on("sitsense/b/state")]
+    assert len(state_topics) <= 3 * 60
+    assert out.stats["state_deferred"] > 0
+    assert times == sorted(times) and times[-1] >= 170  # still updated through the whole three hours
+    out.close()
+
+
+def test_a_flickering_posture_is_not_published(tmp_path):
+    from sitsense.outputs.mqtt_fake import FakeMqttClient
+
+    fake = FakeMqttClient()
+    out = MqttOutput(MqttConfig(device_id="f", discovery=False), client=fake, outbox=":memory:")
+    out.start()
+    for t in range(0, 600):
+        out.update_state(snapshot(t=float(t), posture="standing" if t % 7 < 3 else "sitting"))
+    assert [p.payload for p in fake.on("sitsense/f/posture")] == [b"standing"]
+    for t in range(600, 700):
+        out.update_state(snapshot(t=float(t), posture="sitting"))
+    assert [p.payload for p in fake.on("sitsense/f/posture")] == [b"standing", b"sitting"]
+    out.close()
+
+
+def test_fake_client_commands_and_will(tmp_path):
+    from sitsense.outputs.mqtt_fake import FakeMqttClient
+
+    fake = FakeMqttClient()
+    got = []
+    out = MqttOutput(MqttConfig(device_id="c"), client=fake, outbox=":memory:", submit=got.append)
+    out.start()
+    assert fake.will == ("sitsense/c/status", "offline", 1, True)
+    assert ("sitsense/c/cmd/+", 1) in fake.subscriptions and ("homeassistant/status", 1) in fake.subscriptions
+    fake.deliver("sitsense/c/cmd/snooze", b'{"minutes": 5}')
+    fake.deliver("sitsense/c/cmd/snooze", b'{"minutes": "5"}')
+    assert [(c.name, c.args) for c in got] == [("snooze", {"minutes": 5.0})]
+    got[0].reply({"ok": True})
+    assert json.loads(fake.on("sitsense/c/cmd/snooze/result")[0].payload) == {"command": "snooze", "ok": True}
+    out.close()
+    assert fake.on("sitsense/c/status")[-1].payload == b"offline"

@@ -15,6 +15,7 @@ Topics under ``<prefix>/<device_id>/`` (see ``docs-drafts/mqtt.md`` for the tabl
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import math
@@ -349,6 +350,11 @@ class MqttOutput:
         self._latest: StateSnapshot | None = None
         self._published_tiles: dict[str, str] = {}
         self._last_state_t: float | None = None
+        self._candidate: str | None = None
+        self._candidate_since: float | None = None
+        self._shown_posture: str | None = None
+        self._tokens = 0.0
+        self._bucket_t: float | None = None
         self._reply_lock = threading.Lock()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -386,6 +392,7 @@ class MqttOutput:
                 client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert or None, keyfile=cfg.tls_key or None)
             except (OSError, ValueError) as exc:
                 raise OutputError(f"mqtt.tls_ca/tls_cert/tls_key: cannot load the TLS files: {exc}") from None
+        client.on_socket_open = self._on_socket_open
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -434,29 +441,58 @@ class MqttOutput:
                            getattr(event, "type", event), exc)
 
     def update_state(self, state: StateSnapshot) -> None:
-        """Publish changed tiles and the JSON state: at most once per ``state_interval_s`` of state time,
-        and at most once a minute when only the minute counters moved (this keeps a sitting hour
-        under 200 messages)."""
+        """Publish changed tiles and the JSON state, rate-limited for phones on mobile data.
+
+        A posture is shown once it has lasted ``state_interval_s`` (a flickering classifier does not
+        flood anyone); changes go out at most once per ``state_interval_s`` of state time, once a
+        minute when only the minute counters moved, and within ``state_max_per_hour`` messages.
+        """
         try:
-            tiles = tile_values(state)
             with self._state_lock:
+                state = self._debounced(state)
                 self._latest = state
+                tiles = tile_values(state)
                 changed = {k: v for k, v in tiles.items() if self._published_tiles.get(k) != v}
                 if not changed or not self._connected:
                     return
-                # Tiles that only move because time passes wait a whole minute; changes that mean
-                # something happened (posture, a break, an alert, the sensor) wait state_interval_s.
                 gap = self.cfg.state_interval_s
                 if changed.keys() <= CLOCK_TILES:
                     gap = max(gap, 60.0)
                 last = self._last_state_t
                 if last is not None and last <= state.t < last + gap:
                     return
+                if not self._budget_allows(state.t, len(changed) + 1):
+                    return
                 self._last_state_t = state.t
                 self._published_tiles.update(changed)
                 self._publish_state(state, changed)  # under the lock: on_connect must not interleave
         except Exception as exc:
             self._log_once(f"state:{type(exc).__name__}", logging.ERROR, "MQTT: state update failed: %s", exc)
+
+    def _debounced(self, state: StateSnapshot) -> StateSnapshot:
+        """The snapshot with the last posture that lasted ``state_interval_s`` (caller holds the lock)."""
+        if state.posture != self._candidate or self._candidate_since is None or state.t < self._candidate_since:
+            self._candidate, self._candidate_since = state.posture, state.t
+        if self._shown_posture is None or state.t - self._candidate_since >= self.cfg.state_interval_s:
+            self._shown_posture = self._candidate
+        if state.posture == self._shown_posture:
+            return state
+        return dataclasses.replace(state, posture=self._shown_posture)
+
+    def _budget_allows(self, t: float, n: int) -> bool:
+        """Token bucket for state messages: a tenth of the hourly budget as a burst, the rest spread
+        evenly, so no hour exceeds ``state_max_per_hour`` and the tiles never stall for long."""
+        budget = float(self.cfg.state_max_per_hour)
+        burst = max(budget / 10.0, len(TILES) + 1.0)  # room for one full update
+        if self._bucket_t is None or t < self._bucket_t:
+            self._tokens, self._bucket_t = burst, t
+        self._tokens = min(burst, self._tokens + (t - self._bucket_t) * (budget - burst) / 3600.0)
+        self._bucket_t = t
+        if self._tokens < n:
+            self.stats["state_deferred"] += 1
+            return False
+        self._tokens -= n
+        return True
 
     def close(self) -> None:
         """Say ``offline`` (retained), disconnect and stop the threads; idempotent."""
@@ -546,6 +582,14 @@ class MqttOutput:
                                                 sw_version=__version__):
             self.client.publish(topic, encode(config), qos=0, retain=True)
         self.stats["discovery"] += 1
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        # paho leaves Nagle's algorithm on: a small alert written just after a state update then
+        # waits for the broker's delayed ACK (up to 40 ms on Linux). Alerts should go out at once.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if getattr(reason_code, "is_failure", False):
