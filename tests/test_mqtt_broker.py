@@ -341,3 +341,28 @@ def test_the_outbox_survives_a_restart_of_the_service(broker, tmp_path, closing)
     ids = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/rs/alert", 5)]
     assert ids == [f"rs-{i:04d}" for i in range(5)]
     assert out.flush(5)
+
+
+def test_simulate_mqtt_publishes_every_alert_the_json_output_shows(broker, tmp_path, closing, capsys):
+    from sitsense.cli import main
+
+    conf = tmp_path / "sitsense.toml"
+    conf.write_text(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ndevice_id = "simday"\n')
+    sub = Collector(broker, ["sitsense/simday/#", "homeassistant/+/simday/+/config"])
+    closing(sub)
+    assert main(["simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(conf),
+                 "--mqtt", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    alert_ids = [e["id"] for e in shown if e["type"] == "alert"]
+    assert alert_ids  # the example morning has alerts
+    got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/simday/alert", len(alert_ids))]
+    assert got == alert_ids
+    wait_until(lambda: sub.last("sitsense/simday/status") is not None
+               and sub.last("sitsense/simday/status").text == "offline", 5, "offline after the replay")
+    late = Collector(broker, ["sitsense/simday/#", "homeassistant/+/simday/+/config"])
+    closing(late)
+    wait_until(lambda: len([m for m in late.messages if m.retain]) >= 9 + 13, 5, "retained tiles and discovery")
+    retained = {m.topic: m.text for m in late.messages if m.retain}
+    assert retained["sitsense/simday/today/alerts"] == str(len(alert_ids))
+    assert json.loads(retained["sitsense/simday/state"])["today"]["alerts"] == len(alert_ids)
+    assert sum(t.startswith("homeassistant/") for t in retained) == 13

@@ -506,6 +506,7 @@ class MqttOutput:
         if self._started:
             try:
                 if self._connected:
+                    self._publish_final_state()
                     info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
                     info.wait_for_publish(timeout=1.0)
             except Exception as exc:  # shutting down anyway
@@ -525,6 +526,17 @@ class MqttOutput:
             left = -1
         self.outbox.close()
         log.info("MQTT: closed (%d message(s) left in the outbox for the next start)", left)
+
+    def _publish_final_state(self) -> None:
+        """Leave the retained tiles at the last state, whatever the rate limits held back."""
+        with self._state_lock:
+            latest = self._latest
+            if latest is None:
+                return
+            changed = {k: v for k, v in tile_values(latest).items() if self._published_tiles.get(k) != v}
+            if changed:
+                self._published_tiles.update(changed)
+                self._publish_state(latest, changed)
 
     # -- helpers for the CLI, the bench and tests ------------------------------------------------
 
