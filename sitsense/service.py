@@ -45,6 +45,7 @@ class Service:
         self.last_t: float | None = None
         self._stop = False
         self._wall_base: tuple[float, datetime] | None = None
+        self.block_hooks: list = []  # called after every block (watchdog, status lines)
 
     # ------------------------------------------------------------------ loop
 
@@ -100,6 +101,8 @@ class Service:
             if self.outputs:
                 self._update_state(est.t, wall)
         self._drain_commands()
+        for hook in self.block_hooks:
+            hook(self)
 
     def finish(self) -> RunSummary:
         """Emit and return the final summary."""

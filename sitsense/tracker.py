@@ -314,6 +314,12 @@ class Tracker:
 
     # ------------------------------------------------------------------ persistence
 
+    def close_bout(self, end_t: float) -> None:
+        """End the running bout at ``end_t`` without a break (e.g. after a long outage)."""
+        if self.bout_start_t is not None:
+            self._end_bout(max(end_t, self.bout_start_t))
+        self.break_start_t = None
+
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to resume after a restart (JSON-able)."""
         return {"posture": self.posture, "last_t": self.last_t, "bout_start_t": self.bout_start_t,

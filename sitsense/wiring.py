@@ -1,26 +1,45 @@
-"""Glue between the Service and optional outputs that need more than a constructor call."""
+"""Builds a Service with the outputs the config asks for; shared by ``run`` and ``simulate``."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import sys
+from typing import TextIO
 
 from .config import Config
-
-if TYPE_CHECKING:
-    from .outputs.mqtt import MqttOutput
-    from .service import Service
+from .outputs.console import ConsoleOutput
+from .service import Service
 
 log = logging.getLogger(__name__)
 
 
-def attach_mqtt(service: "Service", cfg: Config, *, simulated: bool) -> "MqttOutput":
+def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, json_lines: bool = False,
+                  console: bool = True) -> Service:
+    """A Service with the console output (and the coach, when available)."""
+    service = Service(cfg, clock=clock, source=source)
+    if console:
+        service.outputs.append(ConsoleOutput(stream or sys.stdout, json_lines=json_lines, wall_at=service.wall_at))
+    return service
+
+
+def attach_store(service: Service, cfg: Config, path=None):
+    """Open the state database, resume from its last checkpoint, and log events to it."""
+    from .persistence import StateKeeper
+    from .store import Store, db_path
+
+    store = Store(path or db_path(cfg.store)).open()
+    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s)
+    service.outputs.append(keeper)
+    return store, keeper
+
+
+def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False):
     """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
-    Live (``simulated=False``): client id ``sitsense-<device>``, the persistent outbox in the state
-    folder. A simulation uses client id ``sitsense-<device>-sim`` (so a live service on the same
-    broker is not kicked off), an in-memory outbox (the live one is not touched), and waits up to
-    30 s at the end for every alert to reach the broker.
+    Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder.
+    ``simulated``: client id ``sitsense-<device>-sim`` (a live service on the same broker is not
+    kicked off), an in-memory outbox (the live one is not touched), and ``close()`` waits up to
+    30 s for every alert of the replay to reach the broker. Returns the MqttOutput.
     """
     from .outputs.mqtt import MqttOutput, resolve_device_id
 
@@ -34,3 +53,11 @@ def attach_mqtt(service: "Service", cfg: Config, *, simulated: bool) -> "MqttOut
     out.start()
     service.outputs.append(out)
     return out
+
+
+def close_outputs(service: Service) -> None:
+    for out in service.outputs:
+        try:
+            out.close()
+        except Exception:
+            log.exception("closing %s failed", type(out).__name__)

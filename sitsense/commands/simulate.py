@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="wall time of t=0, ISO 8601 (default: the trace's start_time, else 09:00 today)")
     parser.add_argument("--json", action="store_true", help="JSON Lines, one event per line")
     parser.add_argument("--mqtt", action="store_true", help="also publish to the configured MQTT broker")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def local_tz(cfg) -> tzinfo | None:
@@ -44,10 +45,9 @@ def start_wall(arg: str | None, trace_start: datetime | None, tz: tzinfo | None)
 def run(args: argparse.Namespace) -> int:
     from ..clock import SimClock
     from ..config import load_config
-    from ..outputs.console import ConsoleOutput
     from ..sensor.source import ReplaySource
-    from ..service import Service
     from ..traces import read_trace
+    from ..wiring import attach_mqtt, build_service, close_outputs
 
     cfg = load_config(args.config)
     if args.speed is not None and not args.speed > 0:
@@ -56,15 +56,16 @@ def run(args: argparse.Namespace) -> int:
     tz = local_tz(cfg)
     clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=args.speed, tz=tz)
     source = ReplaySource(trace, clock)
-    console = ConsoleOutput(sys.stdout, json_lines=args.json, wall_at=clock.wall_at)
-    outputs = [console]
-    service = Service(cfg, clock=clock, source=source, outputs=outputs)
+    service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
     if args.mqtt:
-        from .. import wiring
-        wiring.attach_mqtt(service, cfg, simulated=True)
+        attach_mqtt(service, cfg, simulated=True)
+    from ..progress import Progress
+
+    bar = Progress(trace.duration_s, "simulate", quiet=args.quiet or args.speed is not None)
+    service.block_hooks.append(lambda s: bar.update((s.last_t or 0.0) - float(trace.t_s[0])))
     try:
-        service.run()
+        with bar:
+            service.run()
     finally:
-        for out in service.outputs:
-            out.close()
+        close_outputs(service)
     return 0
