@@ -8,6 +8,10 @@ Run from the top of the repository (it starts its own Mosquitto unless --host/--
 1. Rate: the trace is replayed through the real Service (as ``sitsense simulate --mqtt`` does)
    with the default config; a subscriber counts what reaches ``<prefix>/<device>/#`` per topic.
    Baseline: publishing every tile and the state on every posture step (what the rate limit saves).
+3. Pipeline: the same trace in 1 s blocks (what the live FIFO poll delivers); each alert timed from
+   the start of processing the block in which the bout crossed the limit to a subscriber's receipt.
+   A sample waits at most ``sensor.poll_interval_s`` in the FIFO before that, so the worst case
+   from the crossing is that plus the measured time.
 2. Latency: alerts handed to ``MqttOutput.handle`` while state updates flow, timed to the broker's
    PUBACK and to a subscriber's receipt. Baseline: a bare paho QoS 1 publish -> PUBACK on the same
    broker, measured in the same run; the ratio is the outbox's cost.
@@ -146,6 +150,54 @@ def replay_rate(trace_path: str, host: str, port: int, device: str) -> dict:
     }
 
 
+def pipeline_latency(trace_path: str, host: str, port: int, device: str) -> dict:
+    """Replay in 1 s blocks (as the live FIFO poll delivers them) and time each alert from the start
+    of processing the block in which the bout crossed the limit to its arrival at a subscriber."""
+    from sitsense.clock import SimClock
+    from sitsense.commands.simulate import start_wall
+    from sitsense.config import Config
+    from sitsense.sensor.source import ReplaySource
+    from sitsense.service import Service
+    from sitsense.traces import read_trace
+    from sitsense import wiring
+
+    cfg = Config().with_changes("mqtt", enabled=True, host=host, port=port, device_id=device)
+    trace = read_trace(trace_path)
+    clock = SimClock(start_wall(None, trace.start_time, None))
+    service = Service(cfg, clock=clock, source=ReplaySource(trace, clock, block_s=1.0))
+    counter = Counter(host, port, f"sitsense/{device}/alert")
+    out = wiring.attach_mqtt(service, cfg, simulated=True)
+    out.wait_connected(5)
+    block_start = {"t": 0.0}
+    inner_block = service.process_block
+
+    def timed_block(t_s, accel_g):
+        block_start["t"] = time.monotonic()
+        inner_block(t_s, accel_g)
+
+    service.process_block = timed_block  # type: ignore[method-assign]
+    started: dict[str, float] = {}
+    inner_handle = out.handle
+
+    def noting(ev) -> None:
+        if ev.type == "alert":
+            started[ev.id] = block_start["t"]
+        inner_handle(ev)
+
+    out.handle = noting  # type: ignore[method-assign]
+    service.run()
+    out.close()
+    deadline = time.monotonic() + 5
+    while len(counter.alert_arrivals) < len(started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    counter.close()
+    ms = sorted((counter.alert_arrivals[k] - t) * 1000 for k, t in started.items() if k in counter.alert_arrivals)
+    return {"alerts": len(started), "received": len(ms),
+            "block_to_subscriber_ms": [round(x, 2) for x in ms],
+            "poll_interval_s": cfg.sensor.poll_interval_s,
+            "worst_case_ms": round(cfg.sensor.poll_interval_s * 1000 + (ms[-1] if ms else 0), 1)}
+
+
 def latency(host: str, port: int, device: str, n: int, outbox_dir: Path) -> dict:
     """Time alerts from ``handle`` to PUBACK and to a subscriber; compare with a bare paho publish."""
     import paho.mqtt.client as mqtt
@@ -238,11 +290,12 @@ def main() -> int:
                                               start_time="2026-03-02T08:30:00+01:00"))
             rate = replay_rate(trace, host, port, "benchday")
             lat = latency(host, port, "benchlat", args.alerts, tmpd)
+            pipe = pipeline_latency(trace, host, port, "benchpipe")
         finally:
             if broker is not None:
                 broker.stop()
     if args.json:
-        print(json.dumps({"rate": rate, "latency": lat}, indent=2))
+        print(json.dumps({"rate": rate, "latency": lat, "pipeline": pipe}, indent=2))
         return 0
     print(f"replay: {rate['trace']} ({rate['simulated_h']} h simulated in {rate['replay_wall_s']} s, "
           f"sitting {rate['sitting_share']:.0%})")
@@ -256,6 +309,9 @@ def main() -> int:
         v = lat[name]
         print(f"latency {name}: median {v['median_ms']} ms, p95 {v['p95_ms']} ms, max {v['max_ms']} ms (n={v['n']})")
     print(f"  handle->PUBACK / bare publish->PUBACK: {lat['ratio_handle_to_puback_vs_bare']}x")
+    print(f"bout crossing -> subscriber, 1 s blocks: {pipe['received']}/{pipe['alerts']} alerts, from the start of "
+          f"the block: {pipe['block_to_subscriber_ms']} ms; worst case with the FIFO poll "
+          f"({pipe['poll_interval_s']} s) in front: {pipe['worst_case_ms']} ms")
     return 0
 
 
