@@ -359,3 +359,14 @@ def test_fake_client_commands_and_will(tmp_path):
     assert json.loads(fake.on("sitsense/c/cmd/snooze/result")[0].payload) == {"command": "snooze", "ok": True}
     out.close()
     assert fake.on("sitsense/c/status")[-1].payload == b"offline"
+
+
+def test_the_blueprint_sends_commands_the_output_accepts():
+    from tests.conftest import REPO
+
+    text = (REPO / "config" / "homeassistant" / "stand-up-notify.yaml").read_text()
+    assert 'topic: "{{ base }}/cmd/snooze"' in text and "'minutes': snooze_minutes | int" in text
+    assert 'topic: "{{ base }}/cmd/ack"' in text and "'id': alert.get('id', '')" in text
+    assert parse_command(T, T.cmd("snooze"), b'{"minutes": 10}') == ("snooze", {"minutes": 10.0})
+    assert "stand_up" in text and "reminder" in text  # the event types the event entity fires
+    assert set(ALERT_EVENT_TYPES) == {"stand_up", "reminder"}
