@@ -369,7 +369,8 @@ class MqttOutput:
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> "MqttOutput":
         """Build from the whole config: the outbox goes in the store's state folder."""
-        kwargs.setdefault("outbox", Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max))
+        if kwargs.get("outbox") is None:
+            kwargs["outbox"] = Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max)
         return cls(config.mqtt, **kwargs)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -433,6 +434,8 @@ class MqttOutput:
             else:
                 return
             seq = self.outbox.add(topic, encode(payload), qos=1)
+            if len(self._added_at) > 4 * self.outbox.max_messages:  # rows dropped while offline
+                self._added_at.clear()
             self._added_at[seq] = time.monotonic()
             self.stats["queued"] += 1
             self._wake.set()
