@@ -121,11 +121,18 @@ class MqttConfig:
     password_file: str = key("", "file (mode 0600) holding the broker password")
     state_interval_s: float = key(30.0, "at most one update of the state topics per this interval",
                                   unit="s", lo=1.0, hi=3600.0)
+    state_max_per_hour: int = key(150, "most state-topic messages (tiles and JSON state) in any hour, so a "
+                                  "phone on mobile data is not flooded; alerts and events are not limited",
+                                  lo=20, hi=100000)
     discovery: bool = key(True, "publish Home Assistant discovery configs")
     discovery_prefix: str = key("homeassistant", "Home Assistant discovery prefix",
                                 pattern=r"^[A-Za-z0-9_/-]{1,64}$")
     outbox_max: int = key(10000, "alerts and events kept on disk while the broker is away",
                           lo=100, hi=1000000)
+    keepalive_s: int = key(60, "MQTT keepalive; the broker announces 'offline' about 1.5 times this "
+                           "after the Pi vanishes without a goodbye", unit="s", lo=5, hi=1200)
+    reconnect_max_s: int = key(60, "longest wait between reconnect attempts (the wait doubles from 1 s "
+                               "up to this)", unit="s", lo=1, hi=3600)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,26 @@ def attach_store(service: Service, cfg: Config, path=None):
     return store, keeper
 
 
-def attach_mqtt(service: Service, cfg: Config):
-    """Publish to the configured broker (the MQTT output arrives with issue 6)."""
-    from .errors import OutputError
+def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False):
+    """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
-    raise OutputError("MQTT output is not available in this build")
+    Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder.
+    ``simulated``: client id ``sitsense-<device>-sim`` (a live service on the same broker is not
+    kicked off), an in-memory outbox (the live one is not touched), and ``close()`` waits up to
+    30 s for every alert of the replay to reach the broker. Returns the MqttOutput.
+    """
+    from .outputs.mqtt import MqttOutput, resolve_device_id
+
+    if simulated:
+        out = MqttOutput(cfg.mqtt, outbox=":memory:", submit=service.submit, clock=service.clock,
+                         client_id=f"sitsense-{resolve_device_id(cfg.mqtt.device_id)}-sim",
+                         flush_on_close_s=30.0)
+    else:
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock)
+    log.info("MQTT output for %s (%s)", out.topics.base, "simulation" if simulated else "live")
+    out.start()
+    service.outputs.append(out)
+    return out
 
 
 def close_outputs(service: Service) -> None:

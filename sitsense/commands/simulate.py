@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     source = ReplaySource(trace, clock)
     service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
     if args.mqtt:
-        attach_mqtt(service, cfg)
+        attach_mqtt(service, cfg, simulated=True)
     from ..progress import Progress
 
     bar = Progress(trace.duration_s, "simulate", quiet=args.quiet or args.speed is not None)
