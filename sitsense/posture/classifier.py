@@ -1,0 +1,119 @@
+"""The streaming posture classifier the service runs: features, reference, model, smoother, not-worn.
+
+Each ``process`` call appends a block of samples, decides every step that block completes (all
+steps of the block in a few array operations, then a short loop for the filter), and keeps only
+the last few seconds of samples. Results do not depend on how the samples are split into blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..events import Event
+from .base import PostureEstimate
+from .calibration import UprightReference
+from .features import BLOCK_S, CONTEXT_S, block_edges, features_from_moments, rotation_to_up, span_moments
+from .model import PostureModel
+from .notworn import NotWornDetector
+from .smoothing import OUTPUT_POSTURES, ForwardFilter
+
+_POSTURE_ARRAY = np.array(OUTPUT_POSTURES, dtype=object)
+
+
+class StreamingClassifier:
+    """Posture every ``step_s`` from a belt-worn accelerometer; see the module docstring."""
+
+    def __init__(self, model: PostureModel | None = None, *, step_s: float = 1.0, sample_rate_hz: float = 50.0,
+                 calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.7,
+                 min_coverage: float = 0.5):
+        self.model = model if model is not None else PostureModel.load()
+        self.step_s = float(step_s)
+        self.sample_rate_hz = float(sample_rate_hz)
+        self.min_block_samples = max(2, int(min_coverage * sample_rate_hz * BLOCK_S))
+        self.reference = UprightReference(step_s=step_s, calibration_s=calibration_s)
+        self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power)
+        self.not_worn = NotWornDetector(not_worn_s=not_worn_s)
+        self._rotation: np.ndarray | None = None
+        self._t = np.empty(0)
+        self._a = np.empty((0, 3))
+        self._next_end: float | None = None
+        self._last_t = 0.0
+
+    # ------------------------------------------------------------------ contract
+
+    def set_reference(self, upright_g: np.ndarray | None) -> None:
+        """Use an explicit upright reference (mean acceleration while standing still), or forget it."""
+        self.reference.set_explicit(upright_g, self._last_t)
+        self._rotation = None if upright_g is None else self._frame(self.reference.up)
+
+    def pop_events(self) -> list[Event]:
+        out, self.reference.events = self.reference.events, []
+        return out
+
+    def process(self, t_s: np.ndarray, accel_g: np.ndarray) -> list[PostureEstimate]:
+        if len(t_s) == 0:
+            return []
+        t = np.concatenate([self._t, np.asarray(t_s, float)])
+        a = np.concatenate([self._a, np.asarray(accel_g, float)])
+        self._last_t = float(t[-1])
+        if self._next_end is None:
+            self._next_end = (math.floor(float(t[0]) / self.step_s + 1e-9) + 1) * self.step_s
+        n_steps = int(math.floor((float(t[-1]) - self._next_end) / self.step_s + 1e-9)) + 1
+        out: list[PostureEstimate] = []
+        if n_steps > 0:
+            ends = self._next_end + self.step_s * np.arange(n_steps)
+            out = self._decide(t, a, ends)
+            self._next_end = float(ends[-1] + self.step_s)
+        keep = int(np.searchsorted(t, self._next_end - self.step_s - CONTEXT_S - BLOCK_S, side="left"))
+        self._t, self._a = t[keep:], a[keep:]
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _frame(self, up: np.ndarray) -> np.ndarray:
+        return rotation_to_up(up, self.model.up_axis, self.model.forward_axis)
+
+    def _decide(self, t: np.ndarray, a: np.ndarray, ends: np.ndarray) -> list[PostureEstimate]:
+        lo, hi = block_edges(ends)
+        n, mean, cov = span_moments(t, a, lo, hi)
+        valid = n.min(axis=1) >= self.min_block_samples
+        mag = np.linalg.norm(mean, axis=-1)
+        unit = mean / np.maximum(mag, 1e-6)[..., None]
+        std = np.sqrt(np.maximum(np.trace(cov, axis1=-2, axis2=-1), 0.0))
+        turn = np.degrees(np.arccos(np.clip(np.sum(unit[:, :-1] * unit[:, 1:], axis=-1), -1.0, 1.0)))
+        ref = self.reference
+        gait = ref.gait_mask(std, turn)
+        still = ref.still_mask(std, turn)
+        changes = ref.update(ends, unit[:, 0], gait, still, valid)
+
+        m = len(ends)
+        log_p = np.zeros((m, len(self.model.prior)))
+        calibrated = np.zeros(m, dtype=bool)
+        bounds = [0] + [i + 1 for i, _ in changes] + [m]
+        rotations = [self._rotation] + [None if up is None else self._frame(up) for _, up in changes]
+        for (i0, i1), rot in zip(zip(bounds[:-1], bounds[1:]), rotations):
+            if rot is None or i1 <= i0:
+                continue
+            feats = features_from_moments(mean[i0:i1], cov[i0:i1], rot)
+            log_p[i0:i1] = self.model.log_proba(feats)
+            calibrated[i0:i1] = True
+        self._rotation = rotations[-1]
+
+        use = valid & calibrated
+        probs = self.filter.run(log_p, use)
+        nw, since = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
+        best = probs.argmax(axis=1)
+        p_best = probs[np.arange(m), best]
+        names = _POSTURE_ARRAY[best]
+        out: list[PostureEstimate] = []
+        ends_l = ends.tolist()
+        for i in range(m):
+            if nw[i]:
+                out.append(PostureEstimate(ends_l[i], "not_worn", 0.95, since[i]))
+            elif not use[i]:
+                out.append(PostureEstimate(ends_l[i], "unknown", 0.5))
+            else:
+                out.append(PostureEstimate(ends_l[i], names[i], float(p_best[i])))
+        return out
