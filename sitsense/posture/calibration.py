@@ -7,6 +7,9 @@
 - Walking: the pelvis is upright while walking, so steady gait gives the upright direction too.
   Walking replaces a still-start reference that disagrees with it (the wearer sat down first),
   and serves as the reference when nothing else exists.
+- Heading: which horizontal direction the pelvis tilts to when sitting depends on where on the
+  belt the sensor sits. Still postures tilted by 12-60 degrees (sitting) give that direction; it
+  turns the calibrated frame so that "forward" means the wearer's own sitting tilt.
 - Remount: the walking direction is remembered; steady gait that stays far from it means the
   sensor was clipped on differently, so every reference is turned by the same rotation and a
   ``Remounted`` event says so.
@@ -46,6 +49,23 @@ def minimal_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + vx + vx @ vx * ((1.0 - c) / s ** 2)
 
 
+HEADING_TILT_DEG = (12.0, 60.0)
+HEADING_FIRST_STEPS = 5
+HEADING_MAX_GAP_STEPS = 640
+
+
+def heading_candidates(up: np.ndarray, unit_g: np.ndarray, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
+    """Steps whose posture is still and tilted like sitting (their gravity tells the sitting direction)."""
+    tilt = np.degrees(np.arccos(np.clip(unit_g @ up, -1.0, 1.0)))
+    return ((tilt >= HEADING_TILT_DEG[0]) & (tilt <= HEADING_TILT_DEG[1])
+            & (std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1))
+
+
+def horizontal(up: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The part of ``g`` (.., 3) perpendicular to ``up``."""
+    return g - (g @ up)[..., None] * up
+
+
 class UprightReference:
     """Keeps the upright direction in device axes and raises calibration and remount events."""
 
@@ -73,6 +93,10 @@ class UprightReference:
         self._walk_dir: np.ndarray | None = None
         self._off_sum = np.zeros(3)
         self._off_n = 0
+        self.heading: np.ndarray | None = None
+        self._head_sum = np.zeros(3)
+        self._head_n = 0
+        self._head_next = HEADING_FIRST_STEPS
 
     def set_explicit(self, upright_g: np.ndarray | None, t: float = 0.0) -> None:
         """Use (or, with None, forget) an explicit upright reference."""
@@ -95,22 +119,37 @@ class UprightReference:
         return (std_g[:, 0] < self.still_std_g) & (turn_deg[:, 0] < self.still_turn_deg)
 
     def update(self, t_s: np.ndarray, unit_g: np.ndarray, gait: np.ndarray, still: np.ndarray,
-               valid: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
-        """Feed steps (their latest block's unit gravity, gait and still flags); return (step, up) changes."""
-        changes: list[tuple[int, np.ndarray | None]] = []
+               valid: np.ndarray, tilted: np.ndarray) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
+        """Feed steps (latest block's unit gravity; gait, still and sitting-tilt flags).
+
+        Returns (step, up, heading) for every step after which the frame changed.
+        """
+        changes: list[tuple[int, np.ndarray | None, np.ndarray | None]] = []
         if self.up is None:
             idx = np.flatnonzero(valid)
         else:
-            idx = np.flatnonzero(valid & gait)
+            idx = np.flatnonzero(valid & (gait | tilted))
         for i in idx.tolist():
-            before = self.up
+            before = (self.up, self.heading)
             if gait[i]:
                 self._gait_step(float(t_s[i]), unit_g[i])
             elif self.up is None:
                 self._still_step(float(t_s[i]), unit_g[i], bool(still[i]))
-            if self.up is not before:
-                changes.append((i, self.up))
+            elif tilted[i]:
+                self._heading_step(unit_g[i])
+            if self.up is not before[0] or self.heading is not before[1]:
+                changes.append((i, self.up, self.heading))
         return changes
+
+    def _heading_step(self, g: np.ndarray) -> None:
+        tilt = angle_deg(g, self.up)
+        if not HEADING_TILT_DEG[0] <= tilt <= HEADING_TILT_DEG[1]:
+            return
+        self._head_sum += horizontal(self.up, g)
+        self._head_n += 1
+        if self._head_n >= self._head_next:
+            self.heading = _unit(horizontal(self.up, self._head_sum))
+            self._head_next = min(2 * self._head_next, self._head_n + HEADING_MAX_GAP_STEPS)
 
     def _still_step(self, t: float, g: np.ndarray, still: bool) -> None:
         if not still:
@@ -151,6 +190,9 @@ class UprightReference:
             self._off_sum[:] = 0.0
             self._off_n = 0
             self.up = _unit(turn @ self.up) if self.up is not None else new_dir.copy()
+            if self.heading is not None:
+                self.heading = _unit(horizontal(self.up, turn @ self.heading))
+            self._head_sum = turn @ self._head_sum
             self.source = "remount"
             self.events.append(Remounted(t, angle))
             self.events.append(Calibrated(t, "remount", tuple(float(x) for x in self.up)))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..events import Event
 from .base import PostureEstimate
-from .calibration import UprightReference
+from .calibration import UprightReference, heading_candidates
 from .features import BLOCK_S, CONTEXT_S, block_edges, features_from_moments, rotation_to_up, span_moments
 from .model import PostureModel
 from .notworn import NotWornDetector
@@ -46,7 +46,7 @@ class StreamingClassifier:
     def set_reference(self, upright_g: np.ndarray | None) -> None:
         """Use an explicit upright reference (mean acceleration while standing still), or forget it."""
         self.reference.set_explicit(upright_g, self._last_t)
-        self._rotation = None if upright_g is None else self._frame(self.reference.up)
+        self._rotation = self._frame()
 
     def pop_events(self) -> list[Event]:
         out, self.reference.events = self.reference.events, []
@@ -72,8 +72,14 @@ class StreamingClassifier:
 
     # ------------------------------------------------------------------ internals
 
-    def _frame(self, up: np.ndarray) -> np.ndarray:
-        return rotation_to_up(up, self.model.up_axis, self.model.forward_axis)
+    def _frame(self, up: np.ndarray | None = None, heading: np.ndarray | None = None) -> np.ndarray | None:
+        if up is None:
+            up, heading = self.reference.up, self.reference.heading
+        if up is None:
+            return None
+        if heading is None:
+            return rotation_to_up(up, self.model.up_axis, self.model.forward_axis)
+        return rotation_to_up(up, up, heading)
 
     def _decide(self, t: np.ndarray, a: np.ndarray, ends: np.ndarray) -> list[PostureEstimate]:
         lo, hi = block_edges(ends)
@@ -86,13 +92,18 @@ class StreamingClassifier:
         ref = self.reference
         gait = ref.gait_mask(std, turn)
         still = ref.still_mask(std, turn)
-        changes = ref.update(ends, unit[:, 0], gait, still, valid)
+        tilted = (heading_candidates(ref.up, unit[:, 0], std, turn) if ref.up is not None
+                  else np.zeros(len(ends), dtype=bool))
+        rotations = [self._rotation]
+        changes = []
+        for i, up, heading in ref.update(ends, unit[:, 0], gait, still, valid, tilted):
+            changes.append(i)
+            rotations.append(self._frame(up, heading))
 
         m = len(ends)
         log_p = np.zeros((m, len(self.model.prior)))
         calibrated = np.zeros(m, dtype=bool)
-        bounds = [0] + [i + 1 for i, _ in changes] + [m]
-        rotations = [self._rotation] + [None if up is None else self._frame(up) for _, up in changes]
+        bounds = [0] + [i + 1 for i in changes] + [m]
         for (i0, i1), rot in zip(zip(bounds[:-1], bounds[1:]), rotations):
             if rot is None or i1 <= i0:
                 continue
