@@ -168,7 +168,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", check_fi
     sections: dict[str, Any] = {}
     for name, value in data.items():
         if name not in SECTIONS:
-            problems.append(f"[{name}]: unknown section (allowed: {', '.join(SECTIONS)})")
+            problems.append(f"[{_show(name)}]: unknown section (allowed: {', '.join(SECTIONS)})")
         elif not isinstance(value, dict):
             problems.append(f"{name}: must be a [{name}] table")
     for name, cls in SECTIONS.items():
@@ -179,7 +179,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", check_fi
         known = {f.name: f for f in fields(cls)}
         for k, v in given.items():
             if k not in known:
-                problems.append(f"{name}.{k}: unknown key (allowed: {', '.join(known)})")
+                problems.append(f"{name}.{_show(k)}: unknown key (allowed: {', '.join(known)})")
                 continue
             problem = _check_value(known[k], v)
             if problem:
@@ -192,6 +192,11 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", check_fi
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
     return cfg
+
+
+def _show(name: str) -> str:
+    """A key as written in TOML, quoted when it is not a bare key (so messages stay one line)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else repr(name)
 
 
 def _check_value(f, v: Any) -> str | None:

@@ -18,7 +18,7 @@ class TiltClassifier:
 
     def __init__(self, *, step_s: float = 1.0, window_s: float = 2.0, calibration_s: float = 5.0,
                  not_worn_s: float = 600.0, sit_angle_deg: float = 15.0, lie_angle_deg: float = 60.0,
-                 walk_std_g: float = 0.12, still_std_g: float = 0.004):
+                 walk_std_g: float = 0.12, still_std_g: float = 0.005):
         self.step_s = step_s
         self.window_s = window_s
         self.calibration_s = calibration_s
@@ -65,13 +65,11 @@ class TiltClassifier:
         hi = np.searchsorted(t, ends, side="right")
         lo = np.searchsorted(t, ends - self.window_s, side="right")
         cs = np.vstack([np.zeros((1, 3)), np.cumsum(a, axis=0)])
-        mag = np.linalg.norm(a, axis=1)
-        cm = np.concatenate([[0.0], np.cumsum(mag)])
-        cm2 = np.concatenate([[0.0], np.cumsum(mag * mag)])
+        cs2 = np.vstack([np.zeros((1, 3)), np.cumsum(a * a, axis=0)])
         n = np.maximum(hi - lo, 1)
         mean = (cs[hi] - cs[lo]) / n[:, None]
-        mmean = (cm[hi] - cm[lo]) / n
-        std = np.sqrt(np.maximum((cm2[hi] - cm2[lo]) / n - mmean ** 2, 0.0))
+        var = (cs2[hi] - cs2[lo]) / n[:, None] - mean ** 2
+        std = np.sqrt(np.maximum(var, 0.0).sum(axis=1))  # vector std: all axes, orientation wobble included
         out = []
         for i, end in enumerate(ends.tolist()):
             if hi[i] - lo[i] < 2:

@@ -1,0 +1,76 @@
+"""``sitsense run``: the service on the real sensor, or on a fake one fed by a trace."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (only the keys it changes)")
+    parser.add_argument("--sensor", help="'mpu6050' or 'fake:TRACE' (default: sensor.source in the config)")
+    parser.add_argument("--speed", type=float, help="fake sensors only: run the emulator's clock X times faster")
+    parser.add_argument("--seconds", type=float, help="stop after N seconds of sensor time")
+    parser.add_argument("--json", action="store_true", help="print events as JSON Lines (as simulate --json)")
+    parser.add_argument("--state", help="state database (default: store.path, or the state directory)")
+    parser.add_argument("--no-state", action="store_true", help="do not read or write the state database")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..sdnotify import Notifier
+    from ..sensor.live import open_source
+    from ..wiring import attach_store, build_service, close_outputs
+
+    cfg = load_config(args.config)
+    source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds)
+    clock = source.clock
+    service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
+    store = None
+    if not args.no_state:
+        store, keeper = attach_store(service, cfg, args.state)
+        log.info(keeper.resume(clock.monotonic(), clock.wall()))
+    notifier = Notifier()
+    watchdog = _Watchdog(notifier)
+    service.block_hooks.append(watchdog)
+
+    def _stop(signum, frame):
+        log.info("signal %d: stopping", signum)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    notifier.ready(f"reading {source.spec}")
+    try:
+        service.run()
+    finally:
+        notifier.stopping()
+        close_outputs(service)
+        if store is not None:
+            store.close()
+        notifier.close()
+    return 0
+
+
+class _Watchdog:
+    """Pings systemd's watchdog after each block (samples flowing or a fault being handled)."""
+
+    def __init__(self, notifier):
+        self.notifier = notifier
+        self._last_status = ""
+        self._blocks = 0
+
+    def __call__(self, service) -> None:
+        self.notifier.watchdog()
+        self._blocks += 1
+        if self._blocks % 10 == 0 and self.notifier.enabled:
+            tr = service.tracker
+            t = service.last_t or 0.0
+            text = (f"{service.posture}; bout {tr.bout_s(t) / 60:.0f} min; today sitting "
+                    f"{tr.today.seconds['sitting'] / 60:.0f} min, {tr.today.breaks} breaks; sensor {service.sensor_status}")
+            if text != self._last_status:
+                self.notifier.status(text)
+                self._last_status = text

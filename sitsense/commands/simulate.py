@@ -1,0 +1,65 @@
+"""``sitsense simulate TRACE``: replay a trace through the same Service as ``sitsense run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, time, tzinfo
+
+from ..errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", help="trace file (.csv or .csv.gz)")
+    parser.add_argument("--config", help="config file (only the keys it changes)")
+    parser.add_argument("--speed", type=float, default=None,
+                        help="replay speed: 1 is real time, 60 a minute per second (default: as fast as possible)")
+    parser.add_argument("--start", help="wall time of t=0, ISO 8601 (default: the trace's start_time, else 09:00 today)")
+    parser.add_argument("--json", action="store_true", help="JSON Lines, one event per line")
+    parser.add_argument("--mqtt", action="store_true", help="also publish to the configured MQTT broker")
+
+
+def local_tz(cfg) -> tzinfo | None:
+    if cfg.tracker.timezone:
+        from zoneinfo import ZoneInfo
+        return ZoneInfo(cfg.tracker.timezone)
+    return None
+
+
+def start_wall(arg: str | None, trace_start: datetime | None, tz: tzinfo | None) -> datetime:
+    """The wall time of t=0: --start, else the trace's start_time, else 09:00 today (local)."""
+    if arg:
+        try:
+            dt = datetime.fromisoformat(arg)
+        except ValueError:
+            raise ConfigError(f"--start {arg!r}: expected ISO 8601, e.g. 2026-03-02T09:00:00+01:00") from None
+        return dt if dt.tzinfo else dt.replace(tzinfo=tz) if tz else dt.astimezone()
+    if trace_start is not None:
+        return trace_start
+    today = datetime.now(tz).date() if tz else datetime.now().date()
+    dt = datetime.combine(today, time(9, 0))
+    return dt.replace(tzinfo=tz) if tz else dt.astimezone()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..clock import SimClock
+    from ..config import load_config
+    from ..sensor.source import ReplaySource
+    from ..traces import read_trace
+    from ..wiring import attach_mqtt, build_service, close_outputs
+
+    cfg = load_config(args.config)
+    if args.speed is not None and not args.speed > 0:
+        raise ConfigError(f"--speed {args.speed}: must be a positive number (1 = real time)")
+    trace = read_trace(args.trace)
+    tz = local_tz(cfg)
+    clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=args.speed, tz=tz)
+    source = ReplaySource(trace, clock)
+    service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
+    if args.mqtt:
+        attach_mqtt(service, cfg)
+    try:
+        service.run()
+    finally:
+        close_outputs(service)
+    return 0

@@ -1,0 +1,118 @@
+"""Scenario composer: long, labelled days stitched from one HAPT user's real recordings.
+
+Each plan item is filled with random crops of that user's segments of the posture; crops are
+joined with a short cross-fade, so the signal has no steps, and a real transition segment of the
+user (stand-to-sit, sit-to-stand, ...) is placed between postures that have one. The time a
+transition takes comes out of the following item, so the day lasts exactly as planned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+from .traces import HAPT_SAMPLE_RATE_HZ, LABEL_CODE, Trace, read_hapt
+
+# HAPT activity ids of each posture, and of the transition from one posture to another
+POSTURE_ACTIVITIES = {"walking": (1,), "sitting": (4,), "standing": (5,), "lying": (6,)}
+TRANSITIONS = {("standing", "sitting"): 7, ("sitting", "standing"): 8, ("sitting", "lying"): 9,
+               ("lying", "sitting"): 10, ("standing", "lying"): 11, ("lying", "standing"): 12}
+CROSSFADE_S = 1.0
+EDGE_MARGIN_S = 1.0  # keep clear of the ends of a labelled segment (labels are not sample-exact)
+MIN_CROP_S = 4.0
+
+
+def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
+            start_time: str | None = None, progress=None) -> Trace:
+    """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...]."""
+    rng = np.random.default_rng(seed)
+    recs = read_hapt(hapt_dir, users={user})
+    pieces = _segments(recs)
+    for posture, _ in plan:
+        if posture == "not_worn":
+            raise DatasetError("compose: HAPT has no 'off' recordings; use 'sitsense synth' for a sensor on a table")
+        if not pieces.get(posture):
+            raise DatasetError(f"compose: user {user} has no {posture} segment long enough to crop")
+    rate = HAPT_SAMPLE_RATE_HZ
+    fade = int(CROSSFADE_S * rate)
+    out_acc: list[np.ndarray] = []
+    out_lab: list[np.ndarray] = []
+    total = 0
+    prev = None
+    for k, (posture, seconds) in enumerate(plan):
+        need = int(round(seconds * rate))
+        target = total + need
+        if prev is not None and prev != posture:
+            trans = _transition(pieces, prev, posture, rng)
+            if trans is not None and len(trans) < need:
+                total = _append(out_acc, out_lab, trans, LABEL_CODE["transition"], fade, total)
+                need -= len(trans)
+        while total < target:
+            seg = pieces[posture][rng.integers(len(pieces[posture]))]
+            crop_n = int(rng.uniform(MIN_CROP_S * rate, len(seg) + 1))
+            crop_n = min(crop_n, target - total + fade)
+            start = int(rng.integers(0, len(seg) - crop_n + 1))
+            total = _append(out_acc, out_lab, seg[start:start + crop_n], LABEL_CODE[posture], fade, total)
+        if progress:
+            progress(k + 1, len(plan))
+        prev = posture
+    acc = np.concatenate(out_acc)
+    labels = np.concatenate(out_lab)
+    n = int(round(sum(s for _, s in plan) * rate))
+    acc, labels = acc[:n], labels[:n]
+    meta = {"sample_rate_hz": "50", "source": "composed from HAPT (not for redistribution)",
+            "hapt_user": str(user), "seed": str(seed),
+            "plan": ", ".join(f"{p} {s:g}s" for p, s in plan)}
+    if start_time:
+        meta["start_time"] = start_time
+    return Trace(np.arange(len(acc)) / rate, acc, labels, meta, f"compose:user{user}")
+
+
+def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
+    """Cropped-in samples of every labelled segment, by posture and by transition id."""
+    out: dict = {}
+    margin = int(EDGE_MARGIN_S * HAPT_SAMPLE_RATE_HZ)
+    for rec in recs:
+        act = rec.activity
+        assert act is not None
+        change = np.flatnonzero(np.diff(act.astype(np.int16))) + 1
+        bounds = np.concatenate([[0], change, [len(act)]])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            aid = int(act[a])
+            if aid == 0:
+                continue
+            if aid >= 7:
+                out.setdefault(aid, []).append(rec.accel_g[a:b])
+                continue
+            for posture, ids in POSTURE_ACTIVITIES.items():
+                if aid in ids and b - a - 2 * margin >= MIN_CROP_S * HAPT_SAMPLE_RATE_HZ:
+                    out.setdefault(posture, []).append(rec.accel_g[a + margin:b - margin])
+    return out
+
+
+def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator) -> np.ndarray | None:
+    frm = "standing" if prev == "walking" else prev
+    to = "standing" if posture == "walking" else posture
+    tid = TRANSITIONS.get((frm, to))
+    if tid is None or not pieces.get(tid):
+        return None
+    options = pieces[tid]
+    return options[rng.integers(len(options))]
+
+
+def _append(acc: list[np.ndarray], lab: list[np.ndarray], piece: np.ndarray, label: int, fade: int,
+            total: int) -> int:
+    """Append ``piece``, cross-fading its first samples over the end of what is there."""
+    piece = piece.copy()
+    if acc and fade and len(piece) > 2 * fade and len(acc[-1]) > fade:
+        w = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade)))[:, None]
+        tail = acc[-1][-fade:]
+        piece[:fade] = tail * (1 - w) + piece[:fade] * w
+        acc[-1] = acc[-1][:-fade]
+        lab[-1] = lab[-1][:-fade]
+        total -= fade
+    acc.append(piece)
+    lab.append(np.full(len(piece), label, dtype=np.int8))
+    return total + len(piece)

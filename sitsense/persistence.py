@@ -1,0 +1,102 @@
+"""Keeps the tracker's state in the store: resume after a restart, checkpoint every ``checkpoint_s``.
+
+After a crash or power cut the service resumes the current bout and today's totals from the last
+checkpoint, so at most ``checkpoint_s`` of counting is lost. The time the service was down is
+not counted as any posture. A long outage (longer than ``RESUME_BOUT_MAX_GAP_S``) closes the
+bout that was running, since nobody knows what the wearer did meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from .events import DaySummary, Event, PostureChanged
+from .outputs.base import StateSnapshot
+from .store import Store
+from .tracker import DayStats, Tracker
+
+log = logging.getLogger(__name__)
+
+RESUME_BOUT_MAX_GAP_S = 300.0
+SKIP_EVENT_TYPES = {"posture"}  # posture changes are many and derivable; everything else is logged
+
+
+class StateKeeper:
+    """An output that logs events to the store and checkpoints the tracker."""
+
+    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0):
+        self.store = store
+        self.tracker = tracker
+        self.checkpoint_s = checkpoint_s
+        self._pending: list[tuple[str, Event]] = []
+        self._last_checkpoint_t: float | None = None
+        self._last_wall: datetime | None = None
+        self._last_t: float | None = None
+
+    # ------------------------------------------------------------------ resume
+
+    def resume(self, now_t: float, now_wall: datetime) -> str:
+        """Restore the tracker from the last checkpoint; returns what was done, for the log."""
+        saved = self.store.get("tracker")
+        if not saved or "snapshot" not in saved:
+            return "no saved state: starting fresh"
+        try:
+            snap = saved["snapshot"]
+            saved_wall = datetime.fromisoformat(saved["wall"])
+            saved_t = float(saved["t"])
+            day = snap["today"]["day"]
+        except (KeyError, TypeError, ValueError):
+            return "saved state unreadable: starting fresh"
+        today = now_wall.date().isoformat()
+        if day and day < today:
+            stats = DayStats.from_dict(snap["today"])
+            open_bout = saved_t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
+            self.store.save_day(stats.summary(saved_t, open_bout_s=open_bout))
+            return f"saved day {day} is over: stored it in the history"
+        if day > today:
+            return f"saved day {day} is in the future (clock not set yet?): starting fresh"
+        gap_s = (now_wall - saved_wall).total_seconds()
+        if gap_s < 0:
+            gap_s = 0.0  # the clock went back (no RTC): assume a quick restart
+        shift = now_t - gap_s - saved_t
+        self.tracker.restore(snap, shift_t=shift)
+        if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
+            self.tracker.close_bout(saved_t + shift)
+        return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
+
+    # ------------------------------------------------------------------ output protocol
+
+    def handle(self, event: Event) -> None:
+        if self._last_wall is None or isinstance(event, PostureChanged):
+            return
+        if isinstance(event, DaySummary) and event.type == "day_summary":
+            self.store.save_day(event)
+        if event.type not in SKIP_EVENT_TYPES:
+            self._pending.append((self._last_wall.isoformat(), event))
+            if event.type == "alert":
+                self.checkpoint()  # alerts are rare and matter: write them at once
+
+    def update_state(self, state: StateSnapshot) -> None:
+        self._last_wall = state.wall
+        self._last_t = state.t
+        if self._last_checkpoint_t is None:
+            self._last_checkpoint_t = state.t
+        elif state.t - self._last_checkpoint_t >= self.checkpoint_s:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        if self._last_t is None or self._last_wall is None:
+            return
+        state: dict[str, Any] = {"snapshot": self.tracker.snapshot(), "wall": self._last_wall.isoformat(),
+                                 "t": self._last_t}
+        try:
+            self.store.checkpoint(state, self._pending)
+            self._pending = []
+        except Exception as exc:  # a full or failing SD card must not stop the counting
+            log.warning("checkpoint failed (will retry): %s", exc)
+        self._last_checkpoint_t = self._last_t
+
+    def close(self) -> None:
+        self.checkpoint()

@@ -1,0 +1,215 @@
+"""The Service: wires source, posture, tracker, coach and outputs, and runs the loop.
+
+``sitsense run`` and ``sitsense simulate`` both build one; only the sample source and the clock
+differ. The loop never waits on an output: outputs queue their own work.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+import numpy as np
+
+from .clock import Clock, SimClock
+from .config import Config
+from .events import Alert, AlertOutcome, Calibrated, Event, PostureChanged, RunSummary, SensorStatus
+from .outputs.base import Command, Output, StateSnapshot
+from .posture import PostureClassifier, make_classifier
+from .sensor.source import SampleSource
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One wearer's pipeline; feed it blocks (``process_block``) or let ``run`` pull them from a source."""
+
+    def __init__(self, cfg: Config, *, clock: Clock, source: SampleSource | None = None,
+                 classifier: PostureClassifier | None = None, tracker: Tracker | None = None,
+                 coach: Any = None, outputs: Iterable[Output] = (), sample_rate_hz: float | None = None):
+        self.cfg = cfg
+        self.clock = clock
+        self.source = source
+        rate = sample_rate_hz or (source.sample_rate_hz if source else cfg.sensor.sample_rate_hz)
+        self.classifier = classifier or make_classifier(cfg.posture, rate)
+        self.tracker = tracker or Tracker(cfg.tracker)
+        self.coach = coach
+        self.outputs = list(outputs)
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.posture = "unknown"
+        self.p = 0.0
+        self.sensor_status = "ok"
+        self.last_t: float | None = None
+        self._stop = False
+        self._wall_base: tuple[float, datetime] | None = None
+        self.block_hooks: list = []  # called after every block (watchdog, status lines)
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> RunSummary:
+        """Pull blocks from the source until it ends or ``stop()`` is called; return the summary."""
+        assert self.source is not None, "run() needs a source"
+        try:
+            for t_s, accel_g in self.source.blocks():
+                self.process_block(t_s, accel_g)
+                if self._stop:
+                    break
+        finally:
+            self.source.close()
+        return self.finish()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the current block (safe from a signal handler)."""
+        self._stop = True
+        if self.source is not None:
+            self.source.close()
+
+    def submit(self, command: Command) -> None:
+        """Queue a command from any thread; it runs between blocks."""
+        self.commands.put(command)
+
+    def process_block(self, t_s: np.ndarray, accel_g: np.ndarray) -> None:
+        """Classify a block, step the tracker for every completed step, and dispatch events."""
+        pop_sensor = getattr(self.source, "pop_events", None)
+        if pop_sensor:
+            for ev in pop_sensor():
+                if isinstance(ev, SensorStatus):
+                    self.sensor_status = ev.status
+                self._emit(ev)
+        if len(t_s):
+            self._wall_base = self._wall_anchor(float(t_s[-1]))
+        estimates = self.classifier.process(t_s, accel_g)
+        for ev in self.classifier.pop_events():
+            self._emit(ev)
+        for est in estimates:
+            wall = self.wall_at(est.t)
+            changed = est.posture != self.posture
+            previous = self.posture
+            self.posture, self.p = est.posture, est.p
+            for ev in self.tracker.step(est.t, est.posture, wall, est.since_t):
+                self._dispatch(ev)
+            if changed:
+                since = est.since_t if est.since_t is not None else est.t - self.classifier.step_s
+                self._dispatch(PostureChanged(est.t, est.posture, est.p, previous, since))
+            if self.coach is not None:
+                for ev in self.coach.tick(est.t):
+                    self._dispatch(ev)
+            self.last_t = est.t
+            if self.outputs:
+                self._update_state(est.t, wall)
+        self._drain_commands()
+        for hook in self.block_hooks:
+            hook(self)
+
+    def finish(self) -> RunSummary:
+        """Emit and return the final summary."""
+        t = self.last_t if self.last_t is not None else 0.0
+        for ev in self.tracker.flush(t):
+            self._dispatch(ev)
+        summary = self.tracker.summary(t)
+        self._emit(summary)
+        return summary
+
+    # ------------------------------------------------------------------ events
+
+    def _dispatch(self, ev: Event) -> None:
+        """Route a tracker event through the coach, then to the outputs."""
+        if self.coach is not None:
+            if isinstance(ev, Alert):
+                ev = self.coach.on_alert(ev)
+            extra = self.coach.on_event(ev)
+        else:
+            extra = []
+        if isinstance(ev, AlertOutcome) and ev.release_s:
+            self.tracker.add_release(ev.release_s)
+        self._emit(ev)
+        for e in extra:
+            self._dispatch_coach_event(e)
+
+    def _dispatch_coach_event(self, ev: Event) -> None:
+        if isinstance(ev, AlertOutcome) and ev.release_s:
+            self.tracker.add_release(ev.release_s)
+        self._emit(ev)
+
+    def _emit(self, ev: Event) -> None:
+        for out in self.outputs:
+            try:
+                out.handle(ev)
+            except Exception:  # an output must never stop the loop
+                log.exception("output %s failed on %s", type(out).__name__, ev.type)
+
+    def _update_state(self, t: float, wall: datetime) -> None:
+        tr = self.tracker
+        state = StateSnapshot(t=t, wall=wall, posture=self.posture, p=self.p, bout_s=tr.bout_s(t),
+                              sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
+                              alerts_today=tr.today.alerts, release_today_s=tr.today.release_s,
+                              sensor=self.sensor_status, paused_until_t=tr.paused_until_t)
+        for out in self.outputs:
+            try:
+                out.update_state(state)
+            except Exception:
+                log.exception("output %s failed on state", type(out).__name__)
+
+    # ------------------------------------------------------------------ commands
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            result = self.execute(cmd)
+            if cmd.reply is not None:
+                try:
+                    cmd.reply(result)
+                except Exception:
+                    log.exception("reply to %s failed", cmd.name)
+
+    def execute(self, cmd: Command) -> dict[str, Any]:
+        """Run one command now; returns its JSON-able result."""
+        t = self.last_t if self.last_t is not None else self.clock.monotonic()
+        events: list[Event] = []
+        if cmd.name == "snooze":
+            events = self.tracker.snooze(t, float(cmd.args.get("minutes", self.cfg.tracker.snooze_min)))
+        elif cmd.name == "pause":
+            events = self.tracker.pause(t, float(cmd.args.get("minutes", 60)), cmd.source or "command")
+        elif cmd.name == "resume":
+            events = self.tracker.resume(t, cmd.source or "command")
+        elif cmd.name == "calibrate":
+            self.classifier.set_reference(None)
+            events = []
+        elif cmd.name == "release" and self.coach is not None and hasattr(self.coach, "start_release"):
+            events = list(self.coach.start_release(t))
+        elif cmd.name == "ack":
+            pass
+        else:
+            return {"ok": False, "error": f"unknown command {cmd.name!r}"}
+        for ev in events:
+            self._emit(ev)
+        return {"ok": True, "command": cmd.name, "t": round(t, 3)}
+
+    # ------------------------------------------------------------------ time
+
+    def _wall_anchor(self, t: float) -> tuple[float, datetime]:
+        if isinstance(self.clock, SimClock):
+            return t, self.clock.wall_at(t)
+        return t, self.clock.wall() - timedelta(seconds=self.clock.monotonic() - t)
+
+    def wall_at(self, t: float) -> datetime:
+        """Local wall time of monotonic ``t``."""
+        if isinstance(self.clock, SimClock):
+            return self.clock.wall_at(t)
+        base_t, base_wall = self._wall_base or self._wall_anchor(t)
+        return base_wall + timedelta(seconds=t - base_t)
+
+
+def calibrated_reference(events: Iterable[Event]) -> tuple[float, float, float] | None:
+    """The last upright reference among events (for tests and the store)."""
+    ref = None
+    for ev in events:
+        if isinstance(ev, Calibrated):
+            ref = ev.upright_g
+    return ref

@@ -1,0 +1,166 @@
+"""State that survives restarts and power cuts: sqlite in WAL mode in the state directory.
+
+Holds the tracker's snapshot (current bout, today's totals, pause and snooze), the calibration,
+finished days and an event log. Writes are batched to one transaction per checkpoint (SD cards
+dislike small writes). A database that cannot be opened or fails its integrity check is moved
+aside with a warning and a fresh one is started: the service never refuses to start because of
+its own state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from .config import StoreConfig
+from .events import DaySummary, Event
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS days (day TEXT PRIMARY KEY, summary TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, wall TEXT NOT NULL,
+                                   type TEXT NOT NULL, payload TEXT NOT NULL);
+"""
+MAX_EVENTS = 200_000  # the event log is trimmed to this many rows at checkpoints
+
+
+def state_dir() -> Path:
+    """``$STATE_DIRECTORY`` (set by systemd) or ``~/.local/state/sitsense``."""
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env.split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "sitsense"
+
+
+def db_path(cfg: StoreConfig) -> Path:
+    return Path(cfg.path) if cfg.path else state_dir() / "sitsense.db"
+
+
+class Store:
+    """The state database; ``open()`` does the I/O, the constructor none."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.conn: sqlite3.Connection | None = None
+        self.warnings: list[str] = []
+
+    def open(self) -> "Store":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            self._move_aside(str(exc))
+            self.conn = self._connect()
+        return self
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses at most the last commit
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {ok}")
+            conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                p.replace(Path(str(aside) + suffix))
+        msg = f"state database {self.path} was unreadable ({why}); moved it to {aside} and started fresh"
+        log.warning(msg)
+        self.warnings.append(msg)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            self.conn.close()
+            self.conn = None
+
+    # ------------------------------------------------------------------ key/value
+
+    def get(self, key: str) -> Any:
+        assert self.conn is not None
+        row = self.conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            log.warning("state key %s is unreadable; ignoring it", key)
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        assert self.conn is not None
+        with self.conn:
+            self._put(key, value)
+
+    def _put(self, key: str, value: Any) -> None:
+        assert self.conn is not None
+        self.conn.execute("INSERT OR REPLACE INTO kv (key, value, updated) VALUES (?, ?, ?)",
+                          (key, json.dumps(value), datetime.now().astimezone().isoformat()))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self, state: dict[str, Any], events: Iterable[tuple[str, Event]] = ()) -> None:
+        """Write the tracker state and the buffered events in one transaction."""
+        assert self.conn is not None
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self._put("tracker", state)
+            rows = [(wall, ev.type, json.dumps(ev.to_dict())) for wall, ev in events]
+            if rows:
+                self.conn.executemany("INSERT INTO events (wall, type, payload) VALUES (?, ?, ?)", rows)
+                self.conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (MAX_EVENTS,))
+
+    def save_day(self, summary: DaySummary) -> None:
+        assert self.conn is not None
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO days (day, summary) VALUES (?, ?)",
+                              (summary.date, json.dumps(summary.to_dict())))
+
+    def days(self, n: int | None = None) -> list[dict[str, Any]]:
+        """Finished days, oldest first (the last ``n`` if given)."""
+        assert self.conn is not None
+        q = "SELECT summary FROM days ORDER BY day DESC" + (f" LIMIT {int(n)}" if n else "")
+        return [json.loads(r[0]) for r in self.conn.execute(q).fetchall()][::-1]
+
+    def events(self, types: Iterable[str] | None = None, since_wall: str | None = None) -> list[dict[str, Any]]:
+        assert self.conn is not None
+        q = "SELECT wall, payload FROM events"
+        args: list[Any] = []
+        where = []
+        if types:
+            types = list(types)
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            args += types
+        if since_wall:
+            where.append("wall >= ?")
+            args.append(since_wall)
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        out = []
+        for wall, payload in self.conn.execute(q + " ORDER BY id", args):
+            d = json.loads(payload)
+            d["wall"] = wall
+            out.append(d)
+        return out

@@ -1,0 +1,103 @@
+"""The state database: checkpoints, resume after a restart, corruption, history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sitsense.cli import main
+from sitsense.config import TrackerConfig
+from sitsense.events import Alert
+from sitsense.outputs.base import StateSnapshot
+from sitsense.persistence import StateKeeper
+from sitsense.store import Store
+from sitsense.tracker import Tracker
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def _feed(tracker: Tracker, keeper: StateKeeper, t0: float, posture: str, seconds: int, wall0: datetime):
+    for k in range(1, seconds + 1):
+        t = t0 + k
+        wall = wall0 + timedelta(seconds=t)
+        for ev in tracker.step(t, posture, wall):
+            keeper.handle(ev)
+        keeper.update_state(StateSnapshot(t, wall, posture, 1.0, tracker.bout_s(t), 0, 0, 0, 0))
+    return t0 + seconds
+
+
+def test_restart_resumes_the_bout_and_totals_losing_at_most_a_checkpoint(tmp_path):
+    db = tmp_path / "s.db"
+    store = Store(db).open()
+    tracker = Tracker(TrackerConfig())
+    keeper = StateKeeper(store, tracker, checkpoint_s=60)
+    t = _feed(tracker, keeper, 0, "sitting", 20 * 60 + 45, START)  # killed 45 s after a checkpoint
+    store.conn.close()  # no clean shutdown
+    # restart 10 s later, on a new monotonic clock that starts at 5000 s
+    store2 = Store(db).open()
+    fresh = Tracker(TrackerConfig())
+    keeper2 = StateKeeper(store2, fresh, checkpoint_s=60)
+    now_wall = START + timedelta(seconds=t + 10)
+    assert "resumed" in keeper2.resume(5000.0, now_wall)
+    lost = 20 * 60 + 45 - fresh.today.seconds["sitting"]
+    assert 0 <= lost <= 60
+    assert fresh.bout_s(5000.0) == pytest.approx(20 * 60 + 55, abs=61)  # the bout goes on
+    events = []
+    for k in range(1, 12 * 60):
+        events += fresh.step(5000.0 + k, "sitting", now_wall + timedelta(seconds=k))
+    assert len([e for e in events if isinstance(e, Alert)]) == 1  # the alert still comes at 30 min
+
+
+def test_long_outage_closes_the_bout(tmp_path):
+    store = Store(tmp_path / "s.db").open()
+    tracker = Tracker(TrackerConfig())
+    keeper = StateKeeper(store, tracker)
+    t = _feed(tracker, keeper, 0, "sitting", 25 * 60, START)
+    keeper.close()
+    fresh = Tracker(TrackerConfig())
+    StateKeeper(store, fresh).resume(10.0, START + timedelta(seconds=t + 3600))
+    assert fresh.bout_start_t is None
+    assert fresh.today.bouts == [pytest.approx(25 * 60, abs=2)]
+
+
+def test_a_new_day_stores_the_old_one_in_history(tmp_path, capsys):
+    db = tmp_path / "s.db"
+    store = Store(db).open()
+    tracker = Tracker(TrackerConfig())
+    keeper = StateKeeper(store, tracker)
+    _feed(tracker, keeper, 0, "sitting", 600, START)
+    keeper.close()
+    fresh = Tracker(TrackerConfig())
+    msg = StateKeeper(store, fresh).resume(0.0, START + timedelta(days=1))
+    assert "history" in msg and fresh.today.seconds["sitting"] == 0
+    store.close()
+    assert main(["history", "--state", str(db), "--json"]) == 0
+    day = json.loads(capsys.readouterr().out)
+    assert day["date"] == "2026-03-02" and day["sitting_s"] == pytest.approx(600, abs=2)
+    assert day["longest_bout_s"] == pytest.approx(600, abs=2)  # the bout open at the cut counts
+    assert main(["history", "--state", str(db)]) == 0
+    assert "2026-03-02" in capsys.readouterr().out
+
+
+def test_corrupt_database_is_moved_aside_and_a_fresh_one_started(tmp_path, caplog):
+    db = tmp_path / "s.db"
+    db.write_bytes(b"this is not a database" * 100)
+    store = Store(db).open()
+    assert store.warnings and "moved it to" in store.warnings[0]
+    assert list(tmp_path.glob("s.db.corrupt-*"))
+    store.put("x", {"a": 1})
+    assert store.get("x") == {"a": 1}
+
+
+def test_events_are_logged_and_alerts_written_at_once(tmp_path):
+    store = Store(tmp_path / "s.db").open()
+    tracker = Tracker(TrackerConfig())
+    keeper = StateKeeper(store, tracker, checkpoint_s=3600)
+    _feed(tracker, keeper, 0, "sitting", 31 * 60, START)
+    # the checkpoint interval is an hour, but the alert is already on disk
+    other = sqlite3.connect(tmp_path / "s.db")
+    rows = other.execute("SELECT type FROM events").fetchall()
+    assert ("alert",) in rows
