@@ -175,6 +175,9 @@ class UprightReference:
                     self.up, self.source = self._walk_dir.copy(), "walking"
                     self.events.append(Calibrated(t, "walking", tuple(float(x) for x in self.up)))
             return
+        if self.up is None:  # the reference was dropped (recalibration asked for): walking gives it back
+            self.up, self.source = self._walk_dir.copy(), "walking"
+            self.events.append(Calibrated(t, "walking", tuple(float(x) for x in self.up)))
         if angle_deg(g, self._walk_dir) <= self.remount_deg:
             self._off_sum[:] = 0.0
             self._off_n = 0

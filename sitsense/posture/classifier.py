@@ -27,13 +27,17 @@ class StreamingClassifier:
 
     def __init__(self, model: PostureModel | None = None, *, step_s: float = 1.0, sample_rate_hz: float = 50.0,
                  calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.7,
-                 min_coverage: float = 0.5):
+                 leak_per_s: float = 2e-4, still_transition_factor: float = 1e-3, moving_std_g: float = 0.03,
+                 moving_turn_deg: float = 3.0, min_coverage: float = 0.5):
         self.model = model if model is not None else PostureModel.load()
         self.step_s = float(step_s)
         self.sample_rate_hz = float(sample_rate_hz)
         self.min_block_samples = max(2, int(min_coverage * sample_rate_hz * BLOCK_S))
         self.reference = UprightReference(step_s=step_s, calibration_s=calibration_s)
-        self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power)
+        self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power, leak_per_s=leak_per_s,
+                                    still_transition_factor=still_transition_factor)
+        self.moving_std_g = moving_std_g
+        self.moving_turn_deg = moving_turn_deg
         self.not_worn = NotWornDetector(not_worn_s=not_worn_s)
         self._rotation: np.ndarray | None = None
         self._t = np.empty(0)
@@ -113,7 +117,8 @@ class StreamingClassifier:
         self._rotation = rotations[-1]
 
         use = valid & calibrated
-        probs = self.filter.run(log_p, use)
+        moving = (std.max(axis=1) >= self.moving_std_g) | (turn.max(axis=1) >= self.moving_turn_deg)
+        probs = self.filter.run(log_p, use, moving)
         nw, since = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(m), best]

@@ -2,7 +2,7 @@
 
 A step ending at ``t`` looks at ``CONTEXT_BLOCKS`` one-second blocks before it. Each block
 contributes its gravity direction in the wearer's calibrated frame (up, forward, side), its mean
-acceleration magnitude, and its movement energy split along and across gravity (vertical bounce
+acceleration magnitude relative to the context (a rise or a drop lifts or lowers it briefly), and its movement energy split along and across gravity (vertical bounce
 versus postural sway). Between-block changes of direction separate slow whole-body movements
 (sitting down, lying down) from periodic gait, whose one-second means barely move.
 
@@ -18,9 +18,11 @@ import numpy as np
 BLOCK_S = 1.0
 CONTEXT_BLOCKS = 4
 CONTEXT_S = BLOCK_S * CONTEXT_BLOCKS
-_EPS_G = 1e-3  # floor of the movement energies (sensor noise is about this size)
+# Movement energies below this are clamped: it sits above the noise of phones and MEMS boards,
+# so the model cannot learn one sensor's noise floor as a posture cue.
+ENERGY_FLOOR_G = 0.015
 
-_PER_BLOCK = ("up", "fwd", "side", "mag_m1", "log_std", "log_std_vert", "log_std_horiz")
+_PER_BLOCK = ("up", "fwd", "side", "mag_rel", "log_std", "log_std_vert", "log_std_horiz")
 FEATURE_NAMES: tuple[str, ...] = tuple(
     [f"{name}_{k}" for k in range(CONTEXT_BLOCKS) for name in _PER_BLOCK]
     + [f"turn_deg_{k}" for k in range(CONTEXT_BLOCKS - 1)]
@@ -85,10 +87,11 @@ def features_from_moments(mean_g: np.ndarray, cov_g2: np.ndarray, rotation: np.n
     var_horiz = np.maximum(var_total - var_vert, 0.0)
     per_block = np.empty((m, CONTEXT_BLOCKS, len(_PER_BLOCK)))
     per_block[..., 0:3] = frame
-    per_block[..., 3] = mag - 1.0
-    per_block[..., 4] = np.log10(np.sqrt(var_total) + _EPS_G)
-    per_block[..., 5] = np.log10(np.sqrt(var_vert) + _EPS_G)
-    per_block[..., 6] = np.log10(np.sqrt(var_horiz) + _EPS_G)
+    # relative to the context's mean: accelerometers' gain errors make the static magnitude a sensor cue
+    per_block[..., 3] = mag - mag.mean(axis=1, keepdims=True)
+    per_block[..., 4] = np.log10(np.maximum(np.sqrt(var_total), ENERGY_FLOOR_G))
+    per_block[..., 5] = np.log10(np.maximum(np.sqrt(var_vert), ENERGY_FLOOR_G))
+    per_block[..., 6] = np.log10(np.maximum(np.sqrt(var_horiz), ENERGY_FLOOR_G))
     cos_turn = np.clip(np.sum(unit[:, :-1] * unit[:, 1:], axis=-1), -1.0, 1.0)
     turn_deg = np.degrees(np.arccos(cos_turn))
     cos_total = np.clip(np.sum(unit[:, 0] * unit[:, -1], axis=-1), -1.0, 1.0)

@@ -4,7 +4,9 @@ Hidden states are the four postures and the six postural transitions (``model.ST
 posture is left only through a transition state (sitting -> sit_to_stand -> standing), so a
 stand-to-sit movement followed by stillness moves the belief to sitting even when the final tilt
 alone is ambiguous, and a still posture cannot flicker. Walking and standing switch directly.
-Small leaks between postures let the filter recover when a transition was missed.
+Small leaks between postures let the filter recover when a transition was missed. A posture
+change needs movement: on steps whose whole context is still, the transition states are all but
+ruled out, so a long ambiguous posture cannot drift into another through a made-up transition.
 """
 
 from __future__ import annotations
@@ -61,10 +63,12 @@ def report_matrix() -> np.ndarray:
 class ForwardFilter:
     """HMM forward pass over steps; keeps its belief across blocks."""
 
-    def __init__(self, step_s: float, prior: np.ndarray, *, emission_power: float = 0.7):
-        self.transition = transition_matrix(step_s)
+    def __init__(self, step_s: float, prior: np.ndarray, *, emission_power: float = 0.7,
+                 leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3):
+        self.transition = transition_matrix(step_s, leak_per_s)
         self.log_prior = np.log(np.asarray(prior, float))
         self.emission_power = emission_power
+        self.still_transition_factor = still_transition_factor
         self.report = report_matrix()
         self.belief = self.initial_belief()
 
@@ -77,12 +81,15 @@ class ForwardFilter:
     def reset(self) -> None:
         self.belief = self.initial_belief()
 
-    def run(self, log_proba: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
-        Invalid steps (too few samples) only let time pass.
+        Invalid steps (too few samples) only let time pass; on steps not ``moving`` the transition
+        states' likelihood is scaled by ``still_transition_factor``.
         """
         like = np.exp((log_proba - self.log_prior) * self.emission_power)
+        if moving is not None:
+            like[~moving, 4:] *= self.still_transition_factor
         like /= like.max(axis=1, keepdims=True)
         out = np.empty((len(like), len(STATES)))
         b = self.belief

@@ -14,7 +14,7 @@ from ..traces import Trace
 from .evaluate import decimate, upright_reference
 from .calibration import HEADING_FIRST_STEPS, heading_candidates, horizontal
 from .features import BLOCK_S, CONTEXT_S, N_FEATURES, block_edges, features_from_moments, rotation_to_up, span_moments
-from .model import HAPT_STATE, NOMINAL_FORWARD_AXIS, NOMINAL_UP_AXIS, PostureModel, fit_logistic
+from .model import HAPT_STATE, NOMINAL_FORWARD_AXIS, NOMINAL_UP_AXIS, PostureModel, fit
 
 _STATE_OF_ACTIVITY = np.full(13, -1)
 for _act, _state in HAPT_STATE.items():
@@ -95,9 +95,9 @@ def training_set(traces: list[Trace], *, rates_hz: tuple[float, ...] = (50.0, 25
     return np.vstack(xs), np.concatenate(ys), nominal
 
 
-def train(traces: list[Trace], *, trained_on: str = "") -> PostureModel:
+def train(traces: list[Trace], *, trained_on: str = "", **fit_options) -> PostureModel:
     """Fit the shipped model type on recordings."""
     x, y, nominal = training_set(traces)
-    model = fit_logistic(x, y, trained_on=trained_on)
+    model = fit(x, y, trained_on=trained_on, **fit_options)
     model.forward_axis = nominal
     return model
