@@ -15,4 +15,4 @@ def make_classifier(cfg: PostureConfig, sample_rate_hz: float) -> PostureClassif
 
     return StreamingClassifier(PostureModel.load(cfg.model or None), step_s=cfg.step_s,
                                sample_rate_hz=sample_rate_hz, calibration_s=cfg.calibration_s,
-                               not_worn_s=cfg.not_worn_min * 60)
+                               not_worn_s=cfg.not_worn_min * 60, decide_every_s=cfg.decide_every_s)

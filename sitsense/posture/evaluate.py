@@ -130,10 +130,11 @@ def run_classifier(classifier: PostureClassifier, trace: Trace, *, block_s: floa
     ts: list[float] = []
     names: list[str] = []
     ps: list[float] = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi <= lo:
-            continue
-        for est in classifier.process(t[lo:hi], trace.accel_g[lo:hi]):
+    flush = getattr(classifier, "flush", lambda: [])
+    blocks = [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo] + [(None, None)]
+    for lo, hi in blocks:
+        got = flush() if lo is None else classifier.process(t[lo:hi], trace.accel_g[lo:hi])
+        for est in got:
             if est.since_t is not None:
                 k = len(ts)
                 while k > 0 and ts[k - 1] > est.since_t:
