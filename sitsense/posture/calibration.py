@@ -54,11 +54,18 @@ HEADING_FIRST_STEPS = 5
 HEADING_MAX_GAP_STEPS = 640
 
 
+_COS_TILT = (math.cos(math.radians(HEADING_TILT_DEG[0])), math.cos(math.radians(HEADING_TILT_DEG[1])))
+
+
+def steady_mask(std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
+    """Steps whose whole context is still (a posture held, not a movement)."""
+    return (std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1)
+
+
 def heading_candidates(up: np.ndarray, unit_g: np.ndarray, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
     """Steps whose posture is still and tilted like sitting (their gravity tells the sitting direction)."""
-    tilt = np.degrees(np.arccos(np.clip(unit_g @ up, -1.0, 1.0)))
-    return ((tilt >= HEADING_TILT_DEG[0]) & (tilt <= HEADING_TILT_DEG[1])
-            & (std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1))
+    c = unit_g @ up
+    return (c <= _COS_TILT[0]) & (c >= _COS_TILT[1]) & steady_mask(std_g, turn_deg)
 
 
 def horizontal(up: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -119,32 +126,40 @@ class UprightReference:
         return (std_g[:, 0] < self.still_std_g) & (turn_deg[:, 0] < self.still_turn_deg)
 
     def update(self, t_s: np.ndarray, unit_g: np.ndarray, gait: np.ndarray, still: np.ndarray,
-               valid: np.ndarray, tilted: np.ndarray) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
-        """Feed steps (latest block's unit gravity; gait, still and sitting-tilt flags).
+               valid: np.ndarray, steady: np.ndarray) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
+        """Feed steps: latest block's unit gravity; gait, still (for a reference) and steady (for the heading) flags.
 
         Returns (step, up, heading) for every step after which the frame changed.
         """
         changes: list[tuple[int, np.ndarray | None, np.ndarray | None]] = []
-        if self.up is None:
-            idx = np.flatnonzero(valid)
-        else:
-            idx = np.flatnonzero(valid & (gait | tilted))
-        for i in idx.tolist():
-            before = (self.up, self.heading)
-            if gait[i]:
-                self._gait_step(float(t_s[i]), unit_g[i])
-            elif self.up is None:
-                self._still_step(float(t_s[i]), unit_g[i], bool(still[i]))
-            elif tilted[i]:
-                self._heading_step(unit_g[i])
-            if self.up is not before[0] or self.heading is not before[1]:
-                changes.append((i, self.up, self.heading))
+        i = 0
+        m = len(t_s)
+        while i < m:
+            if self.up is None:
+                idx = np.flatnonzero(valid[i:]) + i
+            else:
+                idx = np.flatnonzero(valid[i:] & (gait[i:] | (steady[i:] & self._tilted(unit_g[i:])))) + i
+            i = m
+            for k in idx.tolist():
+                before = (self.up, self.heading)
+                if gait[k]:
+                    self._gait_step(float(t_s[k]), unit_g[k])
+                elif self.up is None:
+                    self._still_step(float(t_s[k]), unit_g[k], bool(still[k]))
+                else:
+                    self._heading_step(unit_g[k])
+                if self.up is not before[0] or self.heading is not before[1]:
+                    changes.append((k, self.up, self.heading))
+                    if self.up is not before[0]:  # the candidates depend on up: look again from here
+                        i = k + 1
+                        break
         return changes
 
+    def _tilted(self, unit_g: np.ndarray) -> np.ndarray:
+        c = unit_g @ self.up
+        return (c <= _COS_TILT[0]) & (c >= _COS_TILT[1])
+
     def _heading_step(self, g: np.ndarray) -> None:
-        tilt = angle_deg(g, self.up)
-        if not HEADING_TILT_DEG[0] <= tilt <= HEADING_TILT_DEG[1]:
-            return
         self._head_sum += horizontal(self.up, g)
         self._head_n += 1
         if self._head_n >= self._head_next:

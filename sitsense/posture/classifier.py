@@ -17,7 +17,7 @@ import numpy as np
 
 from ..events import Event
 from .base import PostureEstimate
-from .calibration import UprightReference, heading_candidates
+from .calibration import UprightReference, steady_mask
 from .features import BLOCK_S, CONTEXT_S, block_edges, features_from_moments, rotation_to_up, span_moments
 from .model import PostureModel
 from .notworn import NotWornDetector
@@ -114,11 +114,9 @@ class StreamingClassifier:
         ref = self.reference
         gait = ref.gait_mask(std, turn)
         still = ref.still_mask(std, turn)
-        tilted = (heading_candidates(ref.up, unit[:, 0], std, turn) if ref.up is not None
-                  else np.zeros(len(ends), dtype=bool))
         rotations = [self._rotation]
         changes = []
-        for i, up, heading in ref.update(ends, unit[:, 0], gait, still, valid, tilted):
+        for i, up, heading in ref.update(ends, unit[:, 0], gait, still, valid, steady_mask(std, turn)):
             changes.append(i)
             rotations.append(self._frame(up, heading))
 
