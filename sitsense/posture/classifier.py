@@ -30,9 +30,9 @@ class StreamingClassifier:
     """Posture every ``step_s`` from a belt-worn accelerometer; see the module docstring."""
 
     def __init__(self, model: PostureModel | None = None, *, step_s: float = 1.0, sample_rate_hz: float = 50.0,
-                 calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.7,
-                 leak_per_s: float = 2e-4, still_transition_factor: float = 1e-3, moving_std_g: float = 0.03,
-                 moving_turn_deg: float = 3.0, min_coverage: float = 0.5, decide_every_s: float = 0.0):
+                 calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.5,
+                 leak_per_s: float = 2e-5, still_transition_factor: float = 1e-3, moving_std_g: float = 0.03,
+                 min_coverage: float = 0.5, decide_every_s: float = 0.0):
         self.model = model if model is not None else PostureModel.load()
         self.step_s = float(step_s)
         self.sample_rate_hz = float(sample_rate_hz)
@@ -41,7 +41,6 @@ class StreamingClassifier:
         self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power, leak_per_s=leak_per_s,
                                     still_transition_factor=still_transition_factor)
         self.moving_std_g = moving_std_g
-        self.moving_turn_deg = moving_turn_deg
         self.not_worn = NotWornDetector(not_worn_s=not_worn_s)
         self._rotation: np.ndarray | None = None
         self.decide_every_s = float(decide_every_s)
@@ -133,9 +132,9 @@ class StreamingClassifier:
         self._rotation = rotations[-1]
 
         use = valid & calibrated
-        moving = (std.max(axis=1) >= self.moving_std_g) | (turn.max(axis=1) >= self.moving_turn_deg)
+        moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
         probs = self.filter.run(log_p, use, moving)
-        nw, since = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
+        nw, since, suspect = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(m), best]
         names = _POSTURE_ARRAY[best]
@@ -144,7 +143,7 @@ class StreamingClassifier:
         for i in range(m):
             if nw[i]:
                 out.append(PostureEstimate(ends_l[i], "not_worn", 0.95, since[i]))
-            elif not use[i]:
+            elif not use[i] or suspect[i]:
                 out.append(PostureEstimate(ends_l[i], "unknown", 0.5))
             else:
                 out.append(PostureEstimate(ends_l[i], names[i], float(p_best[i])))
