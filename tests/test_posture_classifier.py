@@ -93,6 +93,14 @@ def test_sensor_on_a_table_becomes_not_worn_backdated(model):
     assert "not_worn" not in set(after)
 
 
+def test_sensor_put_down_during_sitting_stops_counting_within_minutes(model):
+    trace = synthesize(parse_plan("stand 30s, sit 5m, off 12m"), sample_rate_hz=25, seed=10)
+    out, _ = stream(StreamingClassifier(model, sample_rate_hz=25, not_worn_s=600), trace, 60)
+    off_start = 330.0
+    live = {e.posture for e in out if off_start + 130 < e.t < off_start + 590}
+    assert live == {"unknown"}  # neither sitting nor lying while the not-worn proof builds up
+
+
 def test_still_sitting_person_is_not_taken_for_a_table(model):
     trace = synthesize(parse_plan("stand 30s, sit 25m"), sample_rate_hz=25, seed=7)
     out = run_classifier(StreamingClassifier(model, sample_rate_hz=25, not_worn_s=600), trace)

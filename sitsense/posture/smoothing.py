@@ -28,7 +28,7 @@ _RATES_PER_S = {
     ("stand_to_lie", "lying"): 0.35, ("lie_to_stand", "standing"): 0.35,
     ("sit_to_stand", "walking"): 0.05, ("lie_to_stand", "walking"): 0.05,
 }
-_LEAK_PER_S = 2e-4  # between any two postures without a transition (recovers from a missed one)
+_LEAK_PER_S = 2e-5  # between any two postures without a transition (recovers from a missed one)
 # Each state reports as a posture: a transition still counts as the posture it leaves.
 REPORTED_AS = {"stand_to_sit": "standing", "sit_to_stand": "sitting", "sit_to_lie": "sitting",
                "lie_to_sit": "lying", "stand_to_lie": "standing", "lie_to_stand": "lying"}
