@@ -31,7 +31,7 @@ class StreamingClassifier:
 
     def __init__(self, model: PostureModel | None = None, *, step_s: float = 1.0, sample_rate_hz: float = 50.0,
                  calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.5,
-                 leak_per_s: float = 2e-5, still_transition_factor: float = 1e-3, moving_std_g: float = 0.03,
+                 leak_per_s: float = 2e-5, still_transition_factor: float = 1e-3, moving_std_g: float = 0.06,
                  min_coverage: float = 0.5, decide_every_s: float = 0.0):
         self.model = model if model is not None else PostureModel.load()
         self.step_s = float(step_s)
