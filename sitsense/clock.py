@@ -73,3 +73,38 @@ class SimClock:
         if self.speed:
             time.sleep(seconds / self.speed)
         self._now_s += seconds
+
+
+class ScaledClock:
+    """Real time run ``speed`` times faster, from a chosen start: for fake sensors with ``--speed X``.
+
+    ``monotonic`` starts at ``start_mono_s`` and advances ``speed`` seconds per real second;
+    ``sleep(s)`` really waits ``s / speed``; wall time is ``start_wall`` plus the elapsed time.
+    """
+
+    def __init__(self, speed: float = 1.0, start_wall: datetime | None = None, start_mono_s: float = 0.0,
+                 tz: tzinfo | None = None):
+        if not speed > 0:
+            raise ValueError("speed must be positive")
+        self.speed = float(speed)
+        start_wall = start_wall or datetime.now().astimezone()
+        if start_wall.tzinfo is None:
+            start_wall = start_wall.astimezone()
+        self._start_wall = start_wall
+        self._tz = tz or start_wall.tzinfo
+        self._start_mono_s = start_mono_s
+        self._real0 = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self._start_mono_s + (time.monotonic() - self._real0) * self.speed
+
+    def wall(self) -> datetime:
+        return self.wall_at(self.monotonic())
+
+    def wall_at(self, t_s: float) -> datetime:
+        """Local wall time at monotonic ``t_s``."""
+        return (self._start_wall + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)

@@ -83,6 +83,8 @@ class CoachConfig:
                                 unit="min", lo=1.0, hi=60.0)
     guided_holds: bool = key(True, "time the holds on the buzzer once the wearer stands up")
     seed: int = key(0, "seed for the exercise rotation (the same seed gives the same choices)", lo=0)
+    long_bout_min: float = key(45.0, "a bout at least this long (or any second or later reminder) gets a "
+                               "static hip-flexor stretch", unit="min", lo=5.0, hi=480.0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class BuzzerConfig:
     quiet_hours: str = key("21:00-07:00", "no sound in this local time window (HH:MM-HH:MM; "
                            "equal ends disable it)", pattern=_HHMM_RANGE.pattern)
     vibrate_only: bool = key(False, "never make sound: only a vibration motor may run")
+    tone_hz: float = key(2000.0, "middle pitch of a tonal (passive piezo) buzzer; pick one near its resonance",
+                         unit="Hz", lo=400.0, hi=4000.0)
+    vibration_duty: float = key(0.8, "motor strength of a vibration motor (PWM duty)", lo=0.2, hi=1.0)
+    long_press_s: float = key(1.5, "holding the button this long pauses alerts for an hour", unit="s",
+                              lo=0.5, hi=5.0)
+    double_press_s: float = key(0.4, "two presses within this time start the guided release", unit="s",
+                                lo=0.15, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -115,11 +124,18 @@ class MqttConfig:
     password_file: str = key("", "file (mode 0600) holding the broker password")
     state_interval_s: float = key(30.0, "at most one update of the state topics per this interval",
                                   unit="s", lo=1.0, hi=3600.0)
+    state_max_per_hour: int = key(150, "most state-topic messages (tiles and JSON state) in any hour, so a "
+                                  "phone on mobile data is not flooded; alerts and events are not limited",
+                                  lo=20, hi=100000)
     discovery: bool = key(True, "publish Home Assistant discovery configs")
     discovery_prefix: str = key("homeassistant", "Home Assistant discovery prefix",
                                 pattern=r"^[A-Za-z0-9_/-]{1,64}$")
     outbox_max: int = key(10000, "alerts and events kept on disk while the broker is away",
                           lo=100, hi=1000000)
+    keepalive_s: int = key(60, "MQTT keepalive; the broker announces 'offline' about 1.5 times this "
+                           "after the Pi vanishes without a goodbye", unit="s", lo=5, hi=1200)
+    reconnect_max_s: int = key(60, "longest wait between reconnect attempts (the wait doubles from 1 s "
+                               "up to this)", unit="s", lo=1, hi=3600)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ class SensorNotFound(SensorError):
     """Error raised when no supported accelerometer answers on the bus."""
 
 
+class SensorAccessDenied(SensorError, PermissionError):
+    """Error raised when the I2C device node exists but this user may not open it."""
+
+
+class CalibrationError(SitsenseError, ValueError):
+    """Error raised when the wearer was not still and upright enough for a reference."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again
+
+
 class ModelError(SitsenseError, ValueError):
     """Error raised when a posture model file is missing or malformed."""
 

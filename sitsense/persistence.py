@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from .events import DaySummary, Event, PostureChanged
+from .events import DaySummary, Event
 from .outputs.base import StateSnapshot
 from .store import Store
 from .tracker import DayStats, Tracker
@@ -20,7 +20,7 @@ from .tracker import DayStats, Tracker
 log = logging.getLogger(__name__)
 
 RESUME_BOUT_MAX_GAP_S = 300.0
-SKIP_EVENT_TYPES = {"posture"}  # posture changes are many and derivable; everything else is logged
+SKIP_EVENT_TYPES = {"hold"}  # buzzer cues are transient; everything else goes to the log (reports need postures)
 
 
 class StateKeeper:
@@ -69,7 +69,7 @@ class StateKeeper:
     # ------------------------------------------------------------------ output protocol
 
     def handle(self, event: Event) -> None:
-        if self._last_wall is None or isinstance(event, PostureChanged):
+        if self._last_wall is None:
             return
         if isinstance(event, DaySummary) and event.type == "day_summary":
             self.store.save_day(event)

@@ -34,6 +34,7 @@ class Service:
         self.clock = clock
         self.source = source
         rate = sample_rate_hz or (source.sample_rate_hz if source else cfg.sensor.sample_rate_hz)
+        self.sample_rate_hz = rate
         self.classifier = classifier or make_classifier(cfg.posture, rate)
         self.tracker = tracker or Tracker(cfg.tracker)
         self.coach = coach
@@ -82,6 +83,9 @@ class Service:
         if len(t_s):
             self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
+        if self.coach is not None and len(t_s):
+            for ev in self.coach.observe(t_s, accel_g, self.sample_rate_hz):
+                self._emit(ev)
         for ev in self.classifier.pop_events():
             self._emit(ev)
         for est in estimates:
@@ -116,23 +120,19 @@ class Service:
     # ------------------------------------------------------------------ events
 
     def _dispatch(self, ev: Event) -> None:
-        """Route a tracker event through the coach, then to the outputs."""
+        """Route a tracker event through the coach (which may enrich it), then to the outputs."""
+        extra: list[Event] = []
         if self.coach is not None:
             if isinstance(ev, Alert):
                 ev = self.coach.on_alert(ev)
+            elif isinstance(ev, AlertOutcome):
+                ev = self.coach.on_outcome(ev)  # published once, with release_s
             extra = self.coach.on_event(ev)
-        else:
-            extra = []
         if isinstance(ev, AlertOutcome) and ev.release_s:
             self.tracker.add_release(ev.release_s)
         self._emit(ev)
         for e in extra:
-            self._dispatch_coach_event(e)
-
-    def _dispatch_coach_event(self, ev: Event) -> None:
-        if isinstance(ev, AlertOutcome) and ev.release_s:
-            self.tracker.add_release(ev.release_s)
-        self._emit(ev)
+            self._emit(e)
 
     def _emit(self, ev: Event) -> None:
         for out in self.outputs:

@@ -14,9 +14,12 @@ log = logging.getLogger(__name__)
 
 
 def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, json_lines: bool = False,
-                  console: bool = True) -> Service:
-    """A Service with the console output (and the coach, when available)."""
-    service = Service(cfg, clock=clock, source=source)
+                  console: bool = True, coach: bool = True) -> Service:
+    """A Service with the coach and the console output."""
+    from .coach import Coach
+
+    service = Service(cfg, clock=clock, source=source,
+                      coach=Coach(cfg.coach, heed_window_s=cfg.tracker.heed_window_min * 60) if coach else None)
     if console:
         service.outputs.append(ConsoleOutput(stream or sys.stdout, json_lines=json_lines, wall_at=service.wall_at))
     return service
@@ -33,11 +36,66 @@ def attach_store(service: Service, cfg: Config, path=None):
     return store, keeper
 
 
-def attach_mqtt(service: Service, cfg: Config):
-    """Publish to the configured broker (the MQTT output arrives with issue 6)."""
-    from .errors import OutputError
+def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False):
+    """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
-    raise OutputError("MQTT output is not available in this build")
+    Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder.
+    ``simulated``: client id ``sitsense-<device>-sim`` (a live service on the same broker is not
+    kicked off), an in-memory outbox (the live one is not touched), and ``close()`` waits up to
+    30 s for every alert of the replay to reach the broker. Returns the MqttOutput.
+    """
+    from .outputs.mqtt import MqttOutput, resolve_device_id
+
+    if simulated:
+        out = MqttOutput(cfg.mqtt, outbox=":memory:", submit=service.submit, clock=service.clock,
+                         client_id=f"sitsense-{resolve_device_id(cfg.mqtt.device_id)}-sim",
+                         flush_on_close_s=30.0)
+    else:
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock)
+    log.info("MQTT output for %s (%s)", out.topics.base, "simulation" if simulated else "live")
+    out.start()
+    service.outputs.append(out)
+    return out
+
+
+def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
+    """The buzzer (and button) on GPIO; ``mock`` plays the patterns on gpiozero's mock pins.
+
+    A Pi whose GPIO cannot be opened keeps running without the buzzer (one warning), since the
+    count and MQTT still work; a fake sensor uses mock pins so the whole stack runs anywhere.
+    """
+    from .errors import OutputError
+    from .outputs.buzzer import BuzzerOutput
+
+    if not cfg.buzzer.enabled:
+        return None
+    factory = None
+    if mock:
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+        factory = MockFactory(pin_class=MockPWMPin)
+    try:
+        out = BuzzerOutput(cfg.buzzer, pin_factory=factory, clock=service.clock, submit=service.submit)
+    except OutputError as exc:
+        log.warning("running without the buzzer: %s", exc)
+        return None
+    service.outputs.append(out)
+    return out
+
+
+def load_reference(service: Service) -> None:
+    """Use the upright reference stored by ``sitsense calibrate``, if there is one."""
+    import numpy as np
+
+    from .sensor.reference import load_reference as load
+
+    try:
+        ref = load()
+    except Exception as exc:  # a damaged file must not stop the service
+        log.warning("ignoring the stored calibration: %s", exc)
+        return
+    if ref is not None:
+        service.classifier.set_reference(np.asarray(ref.upright_g, dtype=float))
+        log.info("using the stored upright reference")
 
 
 def close_outputs(service: Service) -> None:

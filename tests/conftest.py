@@ -28,6 +28,14 @@ def find_hapt_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path, monkeypatch):
+    """Every test gets its own state directory: nothing is read from or written to the user's."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("SITSENSE_MQTT_PASSWORD", raising=False)
+
+
 @pytest.fixture(scope="session")
 def hapt_dir() -> Path:
     """The HAPT folder (SITSENSE_HAPT_DIR or ../shared/data/hapt)."""

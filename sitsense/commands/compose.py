@@ -14,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="trace to write (.csv or .csv.gz)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the crops (default 0)")
     parser.add_argument("--start", help="start_time metadata, ISO 8601 with offset")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +25,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.hapt:
         raise DatasetError("compose: pass --hapt DIR or set SITSENSE_HAPT_DIR")
+    from ..progress import Progress
+
     plan = parse_plan(args.plan)
-    trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start)
+    with Progress(len(plan), "compose", quiet=args.quiet) as bar:
+        trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,
+                        progress=lambda done, total: bar.update(done))
     write_trace(args.output, trace)
     print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at 50 Hz")
     return 0

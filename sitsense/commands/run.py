@@ -23,12 +23,20 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..sdnotify import Notifier
     from ..sensor.live import open_source
-    from ..wiring import attach_store, build_service, close_outputs
+    from ..wiring import attach_buzzer, attach_mqtt, attach_store, build_service, close_outputs, load_reference
 
     cfg = load_config(args.config)
-    source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds)
+    from .simulate import local_tz
+
+    source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds, tz=local_tz(cfg))
     clock = source.clock
+    fake = source.emulator is not None
     service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
+    if not fake:
+        load_reference(service)
+    attach_buzzer(service, cfg, mock=fake)
+    if cfg.mqtt.enabled:
+        attach_mqtt(service, cfg)
     store = None
     if not args.no_state:
         store, keeper = attach_store(service, cfg, args.state)

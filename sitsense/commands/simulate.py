@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="wall time of t=0, ISO 8601 (default: the trace's start_time, else 09:00 today)")
     parser.add_argument("--json", action="store_true", help="JSON Lines, one event per line")
     parser.add_argument("--mqtt", action="store_true", help="also publish to the configured MQTT broker")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def local_tz(cfg) -> tzinfo | None:
@@ -57,9 +58,14 @@ def run(args: argparse.Namespace) -> int:
     source = ReplaySource(trace, clock)
     service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
     if args.mqtt:
-        attach_mqtt(service, cfg)
+        attach_mqtt(service, cfg, simulated=True)
+    from ..progress import Progress
+
+    bar = Progress(trace.duration_s, "simulate", quiet=args.quiet or args.speed is not None)
+    service.block_hooks.append(lambda s: bar.update((s.last_t or 0.0) - float(trace.t_s[0])))
     try:
-        service.run()
+        with bar:
+            service.run()
     finally:
         close_outputs(service)
     return 0

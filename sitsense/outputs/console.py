@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timedelta
 from typing import Callable, TextIO
@@ -23,13 +24,18 @@ class ConsoleOutput:
     """Prints events; ``json_lines`` for machines, else a timeline with wall-clock times."""
 
     def __init__(self, stream: TextIO | None = None, *, json_lines: bool = False,
-                 wall_at: Callable[[float], datetime] | None = None, min_posture_s: float = 0.0):
+                 wall_at: Callable[[float], datetime] | None = None):
         self.stream = stream or sys.stdout
         self.json_lines = json_lines
         self.wall_at = wall_at
-        self.min_posture_s = min_posture_s
 
     def handle(self, event: Event) -> None:
+        try:
+            self._write(event)
+        except BrokenPipeError:  # the reader went away (e.g. '| head'): stop printing, keep running
+            self.stream = open(os.devnull, "w")
+
+    def _write(self, event: Event) -> None:
         if self.json_lines:
             self.stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
             return
@@ -42,7 +48,10 @@ class ConsoleOutput:
         pass
 
     def close(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            pass
 
     def _describe(self, ev: Event) -> str | None:
         if isinstance(ev, RunSummary):

@@ -1,0 +1,160 @@
+"""The checks behind ``sitsense doctor``: each one passes or fails and says how to fix it."""
+
+from __future__ import annotations
+
+import grp
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config
+from .errors import SitsenseError
+
+RATE_TOLERANCE = 0.05  # the chip's internal oscillator is good to a few percent
+GRAVITY_TOLERANCE_G = 0.1
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: ``status`` is 'pass', 'fail' or 'skip'."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def check_i2c_device(bus_number: int) -> Check:
+    dev = f"/dev/i2c-{bus_number}"
+    if os.path.exists(dev):
+        return Check("I2C enabled", "pass", f"{dev} exists")
+    return Check("I2C enabled", "fail", f"{dev} does not exist",
+                 "enable I2C: 'sudo raspi-config nonint do_i2c 0' (or dtparam=i2c_arm=on in "
+                 "/boot/firmware/config.txt), then reboot; check sensor.i2c_bus")
+
+
+def check_i2c_access(bus_number: int) -> Check:
+    dev = f"/dev/i2c-{bus_number}"
+    if not os.path.exists(dev):
+        return Check("I2C access", "skip", f"{dev} missing")
+    if os.access(dev, os.R_OK | os.W_OK):
+        return Check("I2C access", "pass", f"this user may read and write {dev}")
+    try:
+        group = grp.getgrgid(os.stat(dev).st_gid).gr_name
+    except (KeyError, OSError):
+        group = "i2c"
+    return Check("I2C access", "fail", f"permission denied on {dev} (owned by group {group})",
+                 f"'sudo adduser $USER {group}', then log out and in again")
+
+
+def check_gpio(cfg: Config) -> Check:
+    if not (cfg.buzzer.enabled or cfg.buzzer.button_enabled):
+        return Check("GPIO pin factory", "skip", "buzzer and button disabled")
+    try:
+        from gpiozero import Device
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Device.ensure_pin_factory()
+        name = type(Device.pin_factory).__name__
+    except Exception as exc:  # gpiozero raises many kinds here (BadPinFactory, ImportError, ...)
+        return Check("GPIO pin factory", "fail", f"gpiozero cannot drive pins: {exc}",
+                     "on a Raspberry Pi: 'sudo apt install python3-lgpio' (Bookworm) or pip install lgpio; "
+                     "elsewhere set GPIOZERO_PIN_FACTORY=mock, or buzzer.enabled = false")
+    note = " (simulated pins, nothing will buzz)" if "Mock" in name else ""
+    return Check("GPIO pin factory", "pass", f"{name} for GPIO{cfg.buzzer.pin}{note}")
+
+
+def check_mqtt(cfg: Config, timeout_s: float = 3.0) -> Check:
+    m = cfg.mqtt
+    if not m.enabled:
+        return Check("MQTT broker", "skip", "mqtt.enabled = false")
+    try:
+        with socket.create_connection((m.host, m.port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        return Check("MQTT broker", "fail", f"cannot reach {m.host}:{m.port} ({exc.strerror or exc})",
+                     "check mqtt.host and mqtt.port, that the broker runs ('systemctl status mosquitto') "
+                     "and that a firewall lets the port through")
+    return Check("MQTT broker", "pass", f"{m.host}:{m.port} accepts connections (TLS and login not tested)")
+
+
+def check_sensor(source) -> Check:
+    """Open the source: is a supported chip answering, and which one?"""
+    try:
+        chip = source.open()
+    except SitsenseError as exc:
+        return Check("sensor answering", "fail", str(exc).splitlines()[0],
+                     "check the wiring (hardware.md) and 'i2cdetect -y 1' (expect 68, or 69 with AD0 high)")
+    note = "" if chip.genuine else " (a clone or sibling; it works the same way)"
+    return Check("sensor answering", "pass", f"{chip.name}, WHO_AM_I={chip.who_am_i:#04x} at "
+                 f"{source.driver.where}{note}")
+
+
+def check_samples(source, seconds: float) -> list[Check]:
+    """Read ``seconds`` of samples: is |a| about 1 g at rest, and does the rate match the setting?"""
+    chunks = []
+    start_s = None
+    try:
+        for t_s, accel_g in source.blocks():
+            if not len(t_s):
+                continue
+            chunks.append(accel_g)
+            if start_s is None:
+                start_s = source.driver.fifo_reset_s
+    finally:
+        source.close()
+    faults = [e for e in source.pop_events() if e.status != "ok"]
+    rate_hz = source.sample_rate_hz
+    if not chunks:
+        return [Check("samples sane", "fail", f"no samples in {seconds:g} s",
+                      "power-cycle the sensor and check its 3V3 and GND wires"),
+                Check("sample rate", "skip", "no samples")]
+    a = np.concatenate(chunks)
+    mag = np.linalg.norm(a, axis=1)
+    mean_g, std_g = float(mag.mean()), float(mag.std())
+    checks = []
+    if abs(mean_g - 1.0) <= GRAVITY_TOLERANCE_G and std_g < 0.05 and not faults:
+        checks.append(Check("samples sane", "pass", f"|a| = {mean_g:.3f} g (spread {std_g:.3f} g) over {len(a)} samples"))
+    else:
+        why = "; ".join(f"{e.status}: {e.detail}" for e in faults) or \
+            f"|a| = {mean_g:.3f} g, spread {std_g:.3f} g (expected 1 g, still)"
+        checks.append(Check("samples sane", "fail", why,
+                            "keep the sensor still during the check; if it still fails, the board may be "
+                            "damaged or loosely wired"))
+    elapsed = source.driver.last_read_s - (start_s if start_s is not None else source.driver.fifo_reset_s)
+    measured = len(a) / elapsed if elapsed > 0 else 0.0
+    ok = abs(measured / rate_hz - 1) <= RATE_TOLERANCE
+    checks.append(Check("sample rate", "pass" if ok else "fail",
+                        f"{measured:.2f} Hz measured, {rate_hz:g} Hz configured",
+                        "" if ok else "another program may be using the chip, or the Pi is overloaded "
+                        "(samples were lost); check 'sitsense doctor -v'"))
+    return checks
+
+
+def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: float) -> list[Check]:
+    """Every check in order; sensor checks stop at the first failure (the rest would only repeat it)."""
+    from .sensor.live import open_source, parse_spec
+
+    kind, _ = parse_spec(spec or cfg.sensor.source)
+    checks: list[Check] = []
+    if kind == "mpu6050":
+        checks.append(check_i2c_device(cfg.sensor.i2c_bus))
+        checks.append(check_i2c_access(cfg.sensor.i2c_bus))
+    else:
+        checks.append(Check("I2C enabled", "skip", "fake sensor"))
+        checks.append(Check("I2C access", "skip", "fake sensor"))
+    if all(c.status != "fail" for c in checks):
+        source = open_source(spec, cfg.sensor, speed=speed, seconds=seconds, connect=False)
+        sensor = check_sensor(source)
+        checks.append(sensor)
+        if sensor.status == "pass":
+            checks.extend(check_samples(source, seconds))
+    else:
+        checks.append(Check("sensor answering", "skip", "I2C is not usable yet"))
+    checks.append(check_gpio(cfg))
+    checks.append(check_mqtt(cfg))
+    return checks

@@ -1,0 +1,100 @@
+"""Home Assistant MQTT discovery: the retained config messages that make sitsense a device in HA.
+
+Pure functions of the topic layout; ``MqttOutput`` publishes them on connect and again whenever
+Home Assistant announces ``online`` on ``<discovery_prefix>/status`` (it forgets them on restart
+unless they are retained, and some setups clear retained messages).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..events import POSTURES
+
+if TYPE_CHECKING:
+    from .mqtt import Topics
+
+ALERT_EVENT_TYPES = ("stand_up", "reminder")  # first alert of a bout, later reminders of the same bout
+PAUSE_BUTTON_MIN = 60
+
+
+def _sensor(name: str, tile: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "tile": tile, **extra}
+
+
+# object id -> (component, config without the shared keys). ``tile`` names the plain topic read.
+ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "sitting_today": ("sensor", _sensor("Sitting today", "today/sitting_min", device_class="duration",
+                                        unit_of_measurement="min", state_class="total_increasing")),
+    "current_bout": ("sensor", _sensor("Current sitting bout", "bout_min", device_class="duration",
+                                       unit_of_measurement="min", state_class="measurement")),
+    "breaks_today": ("sensor", _sensor("Breaks today", "today/breaks", state_class="total_increasing",
+                                       icon="mdi:walk")),
+    "alerts_today": ("sensor", _sensor("Alerts today", "today/alerts", state_class="total_increasing",
+                                       icon="mdi:bell-ring-outline")),
+    "release_today": ("sensor", _sensor("Release today", "today/release_min", device_class="duration",
+                                        unit_of_measurement="min", state_class="total_increasing",
+                                        icon="mdi:yoga")),
+    "posture": ("sensor", _sensor("Posture", "posture", device_class="enum", options=list(POSTURES),
+                                  icon="mdi:human")),
+    "sensor_status": ("sensor", _sensor("Sensor", "sensor", entity_category="diagnostic", icon="mdi:chip")),
+    "sitting": ("binary_sensor", _sensor("Sitting", "posture", icon="mdi:seat",
+                                         value_template="{{ 'ON' if value == 'sitting' else 'OFF' }}")),
+    "alert": ("event", {"name": "Stand-up alert", "topic": "alert", "event_types": list(ALERT_EVENT_TYPES),
+                        "icon": "mdi:human-handsup"}),
+    "snooze": ("button", {"name": "Snooze", "command": "snooze", "payload_press": "{}",
+                          "icon": "mdi:alarm-snooze"}),
+    "pause": ("button", {"name": f"Pause {PAUSE_BUTTON_MIN} min", "command": "pause",
+                         "payload_press": json.dumps({"minutes": PAUSE_BUTTON_MIN}), "icon": "mdi:pause-circle"}),
+    "resume": ("button", {"name": "Resume", "command": "resume", "payload_press": "{}",
+                          "icon": "mdi:play-circle"}),
+    "calibrate": ("button", {"name": "Calibrate upright", "command": "calibrate", "payload_press": "{}",
+                             "entity_category": "config", "icon": "mdi:axis-arrow"}),
+}
+
+
+def device_info(device_id: str, sw_version: str) -> dict[str, Any]:
+    """The HA device block shared by every entity."""
+    return {"identifiers": [f"sitsense_{device_id}"], "name": f"sitsense {device_id}",
+            "manufacturer": "sitsense", "model": "belt-worn sitting monitor (MPU-6050)",
+            "sw_version": sw_version}
+
+
+def discovery_topic(prefix: str, component: str, device_id: str, object_id: str) -> str:
+    return f"{prefix}/{component}/{device_id}/{object_id}/config"
+
+
+def discovery_messages(topics: "Topics", device_id: str, prefix: str = "homeassistant", *,
+                       sw_version: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every discovery (topic, config) pair for one device, in a stable order."""
+    device = device_info(device_id, sw_version)
+    out = []
+    for object_id, (component, spec) in ENTITIES.items():
+        config: dict[str, Any] = {}
+        for k, v in spec.items():
+            if k == "tile":
+                config["state_topic"] = topics.tile(v)
+            elif k == "topic":
+                config["state_topic"] = getattr(topics, v)
+            elif k == "command":
+                config["command_topic"] = topics.cmd(v)
+            else:
+                config[k] = v
+        config.update({
+            "unique_id": f"sitsense_{device_id}_{object_id}",
+            "availability_topic": topics.status,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+            "origin": {"name": "sitsense", "sw_version": sw_version},
+        })
+        if component == "button":
+            config["qos"] = 1
+        out.append((discovery_topic(prefix, component, device_id, object_id), config))
+    return out
+
+
+def hass_status_topic(prefix: str) -> str:
+    """Where Home Assistant announces ``online`` after it (re)starts."""
+    return f"{prefix}/status"

@@ -1,0 +1,631 @@
+"""MPU-6050 accelerometer driver over the smbus2 API: register map, configuration, FIFO reads, faults.
+
+The chip samples on its own clock into a 1024-byte FIFO; we read whole 6-byte accelerometer frames
+about once a second, so the Pi sleeps in between. Timestamps come from the sample rate, anchored to
+the monotonic clock and nudged by a small phase-locked loop, because the chip's oscillator and the
+Pi's clock disagree by up to a few percent. Bus errors, overflows, brown-outs and a frozen chip are
+handled here and reported as ``SensorStatus`` events; none of them raises out of ``read()``.
+
+Register names and bits follow the InvenSense "MPU-6000 and MPU-6050 Register Map and Descriptions"
+(RM-MPU-6000A-00, rev 4.2).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..clock import Clock, SystemClock
+from ..errors import ConfigError, SensorAccessDenied, SensorError, SensorNotFound
+from ..events import SensorStatus
+
+log = logging.getLogger(__name__)
+
+
+class Reg(enum.IntEnum):
+    """Register addresses by their datasheet names."""
+
+    SMPLRT_DIV = 0x19
+    CONFIG = 0x1A
+    GYRO_CONFIG = 0x1B
+    ACCEL_CONFIG = 0x1C
+    ACCEL_CONFIG2 = 0x1D  # MPU-6500 family only (accelerometer low-pass); reserved on the MPU-6050
+    FIFO_EN = 0x23
+    INT_ENABLE = 0x38
+    INT_STATUS = 0x3A
+    ACCEL_XOUT_H = 0x3B
+    TEMP_OUT_H = 0x41
+    GYRO_XOUT_H = 0x43
+    SIGNAL_PATH_RESET = 0x68
+    USER_CTRL = 0x6A
+    PWR_MGMT_1 = 0x6B
+    PWR_MGMT_2 = 0x6C
+    FIFO_COUNTH = 0x72
+    FIFO_COUNTL = 0x73
+    FIFO_R_W = 0x74
+    WHO_AM_I = 0x75
+
+
+class Bit:
+    """Bit fields used by the driver, grouped by register."""
+
+    # PWR_MGMT_1
+    DEVICE_RESET = 0x80
+    SLEEP = 0x40
+    CYCLE = 0x20
+    TEMP_DIS = 0x08
+    CLKSEL_INTERNAL_8MHZ = 0x00
+    # PWR_MGMT_2 (standby bits)
+    STBY_XA, STBY_YA, STBY_ZA = 0x20, 0x10, 0x08
+    STBY_XG, STBY_YG, STBY_ZG = 0x04, 0x02, 0x01
+    # USER_CTRL
+    USER_FIFO_EN = 0x40
+    FIFO_RESET = 0x04
+    # FIFO_EN
+    TEMP_FIFO_EN = 0x80
+    XG_FIFO_EN, YG_FIFO_EN, ZG_FIFO_EN = 0x40, 0x20, 0x10
+    ACCEL_FIFO_EN = 0x08
+    # INT_ENABLE / INT_STATUS
+    FIFO_OFLOW = 0x10
+    DATA_RDY = 0x01
+    # SIGNAL_PATH_RESET
+    ACCEL_RESET, TEMP_RESET, GYRO_RESET = 0x02, 0x01, 0x04
+    # CONFIG
+    DLPF_CFG_MASK = 0x07
+    # ACCEL_CONFIG
+    AFS_SEL_SHIFT = 3
+    AFS_SEL_MASK = 0x18
+
+
+POWER_ON_PWR_MGMT_1 = 0x40  # reset value: asleep, internal oscillator
+FRAME_BYTES = 6  # one accelerometer sample in the FIFO: XH XL YH YL ZH ZL
+SMBUS_BLOCK_MAX = 32  # an SMBus block read carries at most 32 bytes; longer reads use i2c_rdwr
+DLPF_ON_GYRO_RATE_HZ = 1000.0  # "Sample Rate = Gyroscope Output Rate / (1 + SMPLRT_DIV)"
+DLPF_OFF_GYRO_RATE_HZ = 8000.0
+MIN_RATE_HZ, MAX_RATE_HZ = 10.0, 100.0
+
+
+class AccelRange(enum.Enum):
+    """Full-scale ranges: (AFS_SEL value, LSB per g)."""
+
+    G2 = (0, 16384.0)
+    G4 = (1, 8192.0)
+    G8 = (2, 4096.0)
+    G16 = (3, 2048.0)
+
+    @property
+    def afs_sel(self) -> int:
+        return self.value[0]
+
+    @property
+    def lsb_per_g(self) -> float:
+        return self.value[1]
+
+    @property
+    def full_scale_g(self) -> int:
+        return 2 << self.afs_sel
+
+    @classmethod
+    def from_g(cls, range_g: int) -> "AccelRange":
+        for r in cls:
+            if r.full_scale_g == range_g:
+                return r
+        raise ConfigError(f"range_g = {range_g!r}: not a range of the MPU-6050 (allowed: 2, 4, 8, 16 g)")
+
+    @classmethod
+    def from_afs_sel(cls, afs_sel: int) -> "AccelRange":
+        return next(r for r in cls if r.afs_sel == afs_sel)
+
+
+class Dlpf(enum.Enum):
+    """Digital low-pass settings (CONFIG.DLPF_CFG) with the accelerometer bandwidth in Hz."""
+
+    BW_184 = (1, 184.0)
+    BW_94 = (2, 94.0)
+    BW_44 = (3, 44.0)
+    BW_21 = (4, 21.0)
+    BW_10 = (5, 10.0)
+    BW_5 = (6, 5.0)
+
+    @property
+    def cfg(self) -> int:
+        return self.value[0]
+
+    @property
+    def bandwidth_hz(self) -> float:
+        return self.value[1]
+
+    @classmethod
+    def for_rate(cls, sample_rate_hz: float) -> "Dlpf":
+        """The widest bandwidth below the Nyquist frequency of the sample rate (anti-aliasing)."""
+        fitting = [d for d in cls if d.bandwidth_hz <= sample_rate_hz / 2]
+        return max(fitting, key=lambda d: d.bandwidth_hz) if fitting else cls.BW_5
+
+
+@dataclass(frozen=True)
+class Chip:
+    """What answered on the bus: WHO_AM_I, a name, and how big its FIFO is."""
+
+    who_am_i: int
+    name: str
+    fifo_bytes: int
+
+    @property
+    def genuine(self) -> bool:
+        return self.who_am_i == 0x68
+
+
+# WHO_AM_I -> (name, FIFO size). Cheap "GY-521" boards often carry one of the later siblings or a clone.
+KNOWN_CHIPS: dict[int, tuple[str, int]] = {
+    0x68: ("MPU-6050", 1024),
+    0x70: ("MPU-6500", 512),
+    0x71: ("MPU-9250", 512),
+    0x72: ("MPU-6050 clone (WHO_AM_I 0x72)", 512),
+    0x73: ("MPU-9255", 512),
+    0x98: ("MPU-6050 clone (WHO_AM_I 0x98)", 512),
+}
+
+
+def rate_settings(sample_rate_hz: float) -> tuple[int, Dlpf, float]:
+    """(SMPLRT_DIV, DLPF, actual rate in Hz) for a wanted rate; the low-pass stays on (1 kHz base).
+
+    The divider only reaches 1000/n Hz, so rates that do not divide 1000 come out up to ~5 % off
+    (e.g. 95 -> 90.9 Hz); the driver reports and timestamps the actual rate.
+    """
+    if not (MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ):
+        raise ConfigError(f"sample_rate_hz = {sample_rate_hz!r}: out of range (allowed: "
+                          f"{MIN_RATE_HZ:g}..{MAX_RATE_HZ:g} Hz)")
+    ratio = DLPF_ON_GYRO_RATE_HZ / sample_rate_hz
+    div = min((int(ratio) - 1, int(ratio)), key=lambda d: abs(DLPF_ON_GYRO_RATE_HZ / (1 + d) / sample_rate_hz - 1))
+    actual = DLPF_ON_GYRO_RATE_HZ / (1 + div)
+    return div, Dlpf.for_rate(actual), actual
+
+
+def counts_to_g(data: bytes | bytearray, lsb_per_g: float) -> np.ndarray:
+    """Big-endian signed 16-bit X, Y, Z frames -> (n, 3) acceleration in g."""
+    counts = np.frombuffer(bytes(data), dtype=">i2").reshape(-1, 3)
+    return counts.astype(np.float64) / lsb_per_g
+
+
+def g_to_counts(accel_g: np.ndarray, lsb_per_g: float) -> np.ndarray:
+    """Acceleration in g -> the chip's int16 counts (rounded, saturating like the ADC)."""
+    return np.clip(np.rint(np.asarray(accel_g, dtype=np.float64) * lsb_per_g), -32768, 32767).astype(np.int16)
+
+
+BUS_ERRNOS = {errno.EREMOTEIO, errno.EIO, errno.ETIMEDOUT, errno.ENXIO, errno.EAGAIN}
+
+
+class _BusDown(Exception):
+    """Internal: a transaction kept failing; the driver backs off and re-initialises later."""
+
+
+class MPU6050:
+    """The accelerometer of an MPU-6050 (or a known clone), read through its FIFO.
+
+    ``bus`` is anything with the smbus2 methods used here (``smbus2.SMBus``, or the emulator);
+    without it ``open()`` opens ``/dev/i2c-<bus_number>``. The constructor never touches the bus.
+    """
+
+    RETRIES = 3  # immediate attempts per transaction before the bus counts as down
+    BACKOFF_FIRST_S = 0.5
+    BACKOFF_MAX_S = 8.0
+    RESET_WAIT_S = 0.1  # after DEVICE_RESET and SIGNAL_PATH_RESET (datasheet: 100 ms)
+    NO_DATA_S = 3.0  # an awake, configured chip that delivers nothing this long is re-initialised
+
+    def __init__(self, *, bus=None, bus_number: int = 1, address: int = 0x68, sample_rate_hz: float = 25,
+                 range_g: int = 2, clock: Clock | None = None, frozen_after_s: float = 5.0):
+        if address not in (0x68, 0x69):
+            raise ConfigError(f"address = {address!r}: the MPU-6050 answers at 0x68 (AD0 low) or 0x69 (AD0 high)")
+        self.smplrt_div, self.dlpf, self.sample_rate_hz = rate_settings(sample_rate_hz)
+        self.range = AccelRange.from_g(range_g)
+        self.requested_rate_hz = float(sample_rate_hz)
+        self.bus = bus
+        self.bus_number = bus_number
+        self.address = address
+        self.clock = clock or SystemClock()
+        self.frozen_after_s = frozen_after_s
+        self.chip: Chip | None = None
+        self._closed = True
+        self._lost_at_start = 0
+        self._own_bus = bus is None
+        self._events: list[SensorStatus] = []
+        self._fault: str | None = None  # the open fault episode, if any
+        self._fault_since = 0.0
+        self._retry_at: float | None = None  # set while the bus is down
+        self._fifo_suspect = False  # a FIFO read failed midway: frame alignment is unknown
+        self._backoff_s = self.BACKOFF_FIRST_S
+        self._last_data_at = 0.0
+        self.fifo_reset_s = 0.0  # monotonic time of the last FIFO reset
+        self.last_read_s = 0.0  # monotonic time of the last FIFO count read
+        self._timing = _Timestamper(self.sample_rate_hz)
+        self._last_frame: bytes | None = None
+        self._same_since_t: float | None = None
+        self._frozen = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.address:#04x} on /dev/i2c-{self.bus_number}"
+
+    @property
+    def fifo_bytes(self) -> int:
+        return self.chip.fifo_bytes if self.chip else 1024
+
+    @property
+    def fifo_capacity_s(self) -> float:
+        """How long the FIFO holds before it overflows."""
+        return (self.fifo_bytes // FRAME_BYTES) / self.sample_rate_hz
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> Chip:
+        """Open the bus if needed, find the chip and configure it; raises SensorNotFound if absent."""
+        if self.bus is None:
+            self.bus = open_bus(self.bus_number)
+        if self.sample_rate_hz != self.requested_rate_hz:
+            log.info("sample rate %.4g Hz requested; the chip's divider gives %.4g Hz",
+                     self.requested_rate_hz, self.sample_rate_hz)
+        try:
+            self.chip = self.probe()
+            self.configure()
+        except (_BusDown, SensorError) as exc:
+            if self._own_bus:
+                self.bus.close()
+                self.bus = None
+            if isinstance(exc, SensorError):
+                raise
+            raise SensorNotFound(f"no device answered at {self.where} ({exc.args[0]}); check wiring "
+                                 "(hardware.md) or run 'sitsense doctor'") from None
+        self._closed = False
+        return self.chip
+
+    def close(self) -> None:
+        """Put the chip to sleep (best effort) and close a bus we opened; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.bus is None:
+            return
+        try:
+            self.bus.write_byte_data(self.address, Reg.PWR_MGMT_1, Bit.SLEEP)
+        except OSError:
+            pass
+        if self._own_bus:
+            self.bus.close()
+            self.bus = None
+
+    def probe(self) -> Chip:
+        """Read WHO_AM_I; accept the MPU-6050 and known clones (with a warning)."""
+        who = self._read_byte(Reg.WHO_AM_I, retries=self.RETRIES)
+        if who not in KNOWN_CHIPS:
+            raise SensorNotFound(f"the device at {self.where} answered WHO_AM_I={who:#04x}, which is not an "
+                                 "MPU-6050 or a known clone; check the address (0x68, or 0x69 with AD0 high) "
+                                 "and the board (hardware.md)")
+        name, fifo = KNOWN_CHIPS[who]
+        chip = Chip(who, name, fifo)
+        if not chip.genuine:
+            log.warning("found %s (WHO_AM_I=%#04x) at %s, not a genuine MPU-6050; using it the same way",
+                        name, who, self.where)
+        return chip
+
+    def configure(self) -> None:
+        """Reset, wake, accelerometer only, low-pass and rate, range, FIFO of accelerometer frames."""
+        w = self._write
+        w(Reg.PWR_MGMT_1, Bit.DEVICE_RESET)
+        self.clock.sleep(self.RESET_WAIT_S)
+        w(Reg.SIGNAL_PATH_RESET, Bit.GYRO_RESET | Bit.ACCEL_RESET | Bit.TEMP_RESET)
+        self.clock.sleep(self.RESET_WAIT_S)
+        # Waking clears SLEEP; the gyro is in standby so it cannot serve as the clock: use the internal one.
+        w(Reg.PWR_MGMT_1, Bit.CLKSEL_INTERNAL_8MHZ | Bit.TEMP_DIS)
+        w(Reg.PWR_MGMT_2, Bit.STBY_XG | Bit.STBY_YG | Bit.STBY_ZG)
+        w(Reg.CONFIG, self.dlpf.cfg)
+        w(Reg.SMPLRT_DIV, self.smplrt_div)
+        w(Reg.ACCEL_CONFIG, self.range.afs_sel << Bit.AFS_SEL_SHIFT)
+        if self.chip is not None and not self.chip.genuine:
+            w(Reg.ACCEL_CONFIG2, self.dlpf.cfg)  # the 6500 family low-passes the accelerometer here
+        w(Reg.INT_ENABLE, Bit.FIFO_OFLOW)
+        w(Reg.FIFO_EN, Bit.ACCEL_FIFO_EN)
+        self._verify()
+        self.reset_fifo()
+
+    def _verify(self) -> None:
+        expected = {Reg.PWR_MGMT_1: Bit.TEMP_DIS, Reg.PWR_MGMT_2: Bit.STBY_XG | Bit.STBY_YG | Bit.STBY_ZG,
+                    Reg.CONFIG: self.dlpf.cfg, Reg.SMPLRT_DIV: self.smplrt_div,
+                    Reg.ACCEL_CONFIG: self.range.afs_sel << Bit.AFS_SEL_SHIFT, Reg.FIFO_EN: Bit.ACCEL_FIFO_EN}
+        for reg, want in expected.items():
+            got = self._read_byte(reg)
+            mask = Bit.DLPF_CFG_MASK if reg == Reg.CONFIG else (Bit.AFS_SEL_MASK if reg == Reg.ACCEL_CONFIG else 0xFF)
+            if got & mask != want & mask:
+                raise SensorError(f"{reg.name} at {self.where} reads {got:#04x} after writing {want:#04x}; "
+                                  "the chip does not keep its settings (power or wiring problem?)")
+
+    def reset_fifo(self) -> None:
+        """Empty the FIFO the datasheet's way (FIFO_RESET while FIFO_EN is 0), then enable it."""
+        self._write(Reg.USER_CTRL, 0)
+        self._write(Reg.USER_CTRL, Bit.FIFO_RESET)
+        self._write(Reg.USER_CTRL, Bit.USER_FIFO_EN)
+        self._read_byte(Reg.INT_STATUS)  # clears a stale overflow flag
+        self._timing.restart()
+        self.fifo_reset_s = self._last_data_at = self.clock.monotonic()
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
+        """Drain the FIFO: ``(t_s (n,), accel_g (n, 3))``; faults are handled and reported, never raised."""
+        now = self.clock.monotonic()
+        if self._retry_at is not None:
+            if now < self._retry_at:
+                return _empty()
+            if not self._reinitialise(now):
+                return _empty()
+        stage = "count"
+        try:
+            status = self._read_byte(Reg.INT_STATUS)
+            count = self._fifo_count()
+            t_count = self.last_read_s = self.clock.monotonic()
+            if status & Bit.FIFO_OFLOW or count >= self.fifo_bytes:
+                self._overflow(t_count)
+                return _empty()
+            n = count // FRAME_BYTES
+            if n == 0:
+                self._check_alive(t_count)
+                return _empty()
+            stage = "fifo"
+            data = self._read_fifo(n * FRAME_BYTES)
+        except _BusDown as exc:
+            # A FIFO read that failed after the address was acknowledged may have consumed part of
+            # a frame: then the FIFO is reset on recovery. An address NACK moved no data.
+            nacked = len(exc.args) > 1 and exc.args[1] == errno.EREMOTEIO
+            self._fifo_suspect = self._fifo_suspect or (stage == "fifo" and not nacked)
+            self._bus_down(now, exc.args[0])
+            return _empty()
+        accel_g = counts_to_g(data, self.range.lsb_per_g)
+        zeros = ~accel_g.any(axis=1)
+        if zeros.all():
+            # A woken-but-unconfigured or browned-out chip produces exact zeros; no body reads 0 g.
+            self._check_alive(t_count, force=True)
+            return _empty()
+        t_s = self._timing.place(len(accel_g), t_count)
+        self._last_data_at = t_count
+        self._recovered(t_count)
+        self._check_frozen(data, t_s)
+        if zeros.any():
+            keep = ~zeros
+            return t_s[keep], accel_g[keep]
+        return t_s, accel_g
+
+    def read_current(self) -> np.ndarray:
+        """The latest sample from the data registers (ACCEL_XOUT_H..), in g; bypasses the FIFO."""
+        data = self._read_block(Reg.ACCEL_XOUT_H, FRAME_BYTES)
+        return counts_to_g(data, self.range.lsb_per_g)[0]
+
+    def pop_events(self) -> list[SensorStatus]:
+        """Status changes since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def _fifo_count(self) -> int:
+        hi, lo = self._read_block(Reg.FIFO_COUNTH, 2)  # the high byte first latches the count
+        return ((hi & 0x1F) << 8) | lo
+
+    def _read_fifo(self, nbytes: int) -> bytes:
+        if nbytes <= SMBUS_BLOCK_MAX:
+            return bytes(self._read_block(Reg.FIFO_R_W, nbytes))
+        from smbus2 import i2c_msg
+
+        def xfer():
+            wr = i2c_msg.write(self.address, [Reg.FIFO_R_W])
+            rd = i2c_msg.read(self.address, nbytes)
+            self.bus.i2c_rdwr(wr, rd)
+            return bytes(rd)
+
+        return self._attempt(xfer, self.RETRIES, only_errno=errno.EREMOTEIO)
+
+    # ------------------------------------------------------------------ faults
+
+    def _overflow(self, now: float) -> None:
+        self.reset_fifo()
+        self._fault_event("fifo_overflow", now, f"FIFO full ({self.fifo_bytes} bytes): reads came too late; "
+                          "FIFO reset")
+
+    def _check_alive(self, now: float, force: bool = False) -> None:
+        """No data: was the chip reset or put to sleep (brown-out), or has it stopped sampling?"""
+        if not force and now - self._last_data_at < max(self.NO_DATA_S, 3.0 / self.sample_rate_hz):
+            return
+        try:
+            pwr = self._read_byte(Reg.PWR_MGMT_1)
+            user = self._read_byte(Reg.USER_CTRL)
+            fifo_en = self._read_byte(Reg.FIFO_EN)
+        except _BusDown as exc:
+            self._bus_down(now, exc.args[0])
+            return
+        if pwr & Bit.SLEEP or not user & Bit.USER_FIFO_EN or not fifo_en & Bit.ACCEL_FIFO_EN:
+            kind, detail = "chip_reset", (f"the chip was reset or fell asleep (PWR_MGMT_1={pwr:#04x}, "
+                                          f"USER_CTRL={user:#04x}); woken and reconfigured")
+        else:
+            kind, detail = "no_data", f"no samples for {now - self._last_data_at:.1f} s; reconfigured"
+        try:
+            self.configure()
+        except _BusDown as exc:
+            self._bus_down(now, exc.args[0])
+            return
+        except SensorError as exc:
+            self._bus_down(now, str(exc))
+            return
+        self._fault_event(kind, now, detail)
+
+    def _bus_down(self, now: float, reason: str) -> None:
+        if self._fault != "i2c_error":
+            self._backoff_s = self.BACKOFF_FIRST_S
+            self._fault_event("i2c_error", now, f"{reason}; retrying with backoff")
+        else:
+            self._backoff_s = min(self.BACKOFF_MAX_S, self._backoff_s * 2)
+            log.debug("bus still down at %s: %s; next try in %.1f s", self.where, reason, self._backoff_s)
+        self._retry_at = now + self._backoff_s
+
+    def _reinitialise(self, now: float) -> bool:
+        """After bus errors: resume if the chip kept its settings (the FIFO kept filling), else set it up again."""
+        try:
+            if self._fifo_suspect or not self._still_configured():
+                self.chip = self.probe()
+                self.configure()
+            self._fifo_suspect = False
+        except (_BusDown, SensorError) as exc:
+            self._bus_down(now, str(exc.args[0] if isinstance(exc, _BusDown) else exc))
+            return False
+        self._retry_at = None
+        return True
+
+    def _still_configured(self) -> bool:
+        return (self._read_byte(Reg.PWR_MGMT_1) == Bit.TEMP_DIS
+                and self._read_byte(Reg.SMPLRT_DIV) == self.smplrt_div
+                and self._read_byte(Reg.FIFO_EN) == Bit.ACCEL_FIFO_EN
+                and bool(self._read_byte(Reg.USER_CTRL) & Bit.USER_FIFO_EN))
+
+    def _check_frozen(self, data: bytes, t_s: np.ndarray) -> None:
+        frames = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME_BYTES)
+        changed = np.flatnonzero((frames[1:] != frames[:-1]).any(axis=1)) + 1
+        if self._last_frame is None or frames[0].tobytes() != self._last_frame:
+            self._same_since_t = float(t_s[0])
+        if len(changed):
+            self._same_since_t = float(t_s[changed[-1]])
+        self._last_frame = frames[-1].tobytes()
+        still_s = float(t_s[-1]) - self._same_since_t
+        if still_s >= self.frozen_after_s and not self._frozen:
+            self._frozen = True
+            detail = f"identical samples for {still_s:.1f} s: the chip may have hung"
+            log.warning("sensor frozen at %s: %s", self.where, detail)
+            self._events.append(SensorStatus(t=float(t_s[-1]), status="frozen", detail=detail))
+        elif still_s < self.frozen_after_s and self._frozen:
+            self._frozen = False
+            log.warning("sensor at %s: samples vary again", self.where)
+            self._events.append(SensorStatus(t=float(t_s[-1]), status="ok", detail="samples vary again"))
+
+    @property
+    def status(self) -> str:
+        """'ok', 'closed', or the current fault: i2c_error, fifo_overflow, chip_reset, no_data, frozen."""
+        if self._closed:
+            return "closed"
+        return "frozen" if self._frozen else (self._fault or "ok")
+
+    def _fault_event(self, kind: str, now: float, detail: str) -> None:
+        """Start (or continue) a fault episode: log and report only when it starts."""
+        if self._fault == kind:
+            log.debug("%s continues at %s: %s", kind, self.where, detail)
+            return
+        if self._fault is None:  # chained faults (a long outage, then an overflow) share one tally
+            self._fault_since, self._lost_at_start = now, self._timing.lost_samples
+        self._fault = kind
+        log.warning("sensor %s at %s: %s", kind, self.where, detail)
+        self._events.append(SensorStatus(t=now, status=kind, detail=detail))
+
+    def _recovered(self, now: float) -> None:
+        """First good block after a fault episode: report it closed, with the samples it cost."""
+        if self._fault is None:
+            return
+        kind = self._fault
+        lost = self._timing.lost_samples - self._lost_at_start
+        detail = f"recovered from {kind} after {now - self._fault_since:.1f} s; {lost} samples lost"
+        log.warning("sensor at %s %s", self.where, detail)
+        self._events.append(SensorStatus(t=now, status="ok", detail=detail, lost_samples=lost))
+        self._fault, self._backoff_s = None, self.BACKOFF_FIRST_S
+
+    # ------------------------------------------------------------------ bus access
+
+    def _attempt(self, op, retries: int = RETRIES, only_errno: int | None = None):
+        """Run one transaction, retrying at once on failure; ``only_errno`` limits retries to an
+        error after which a repeat is safe (a NACK of the address moved no data)."""
+        last: OSError | None = None
+        for i in range(retries):
+            try:
+                return op()
+            except OSError as exc:
+                if isinstance(exc, SensorError):
+                    raise
+                last = exc
+                if only_errno is not None and exc.errno != only_errno:
+                    break
+                if i + 1 < retries:
+                    self.clock.sleep(0.002)
+        reason = (f"{last.strerror or last} ({errno.errorcode.get(last.errno, last.errno)})"
+                  if last and last.errno else str(last))
+        raise _BusDown(reason, last.errno if last else None)
+
+    def _read_byte(self, reg: int, retries: int = RETRIES) -> int:
+        return self._attempt(lambda: self.bus.read_byte_data(self.address, reg), retries)
+
+    def _read_block(self, reg: int, length: int) -> list[int]:
+        return self._attempt(lambda: self.bus.read_i2c_block_data(self.address, reg, length))
+
+    def _write(self, reg: int, value: int) -> None:
+        self._attempt(lambda: self.bus.write_byte_data(self.address, reg, value))
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.empty(0), np.empty((0, 3))
+
+
+class _Timestamper:
+    """Sample times from the nominal rate, locked to the host clock by a second-order loop.
+
+    The newest frame in the FIFO was sampled within one period before the count was read, so each
+    poll gives a noisy observation of its time. A proportional term corrects the phase (spread
+    over the block so times stay evenly spaced) and an integral term learns the chip's true period
+    (its oscillator may be a few percent off), within +-5 %. After a FIFO reset the next block is
+    anchored afresh, and the gap since the last delivered sample is counted as lost samples.
+    """
+
+    KP, KI = 0.2, 0.02
+    MAX_PERIOD_ERROR = 0.05
+    RELOCK_S = 1.0  # phase errors beyond this re-anchor instead of slewing
+
+    def __init__(self, sample_rate_hz: float):
+        self.nominal_s = 1.0 / sample_rate_hz
+        self.period_s = self.nominal_s
+        self.last_t: float | None = None
+        self.anchored = False
+        self.lost_samples = 0  # running total of samples never delivered (gaps after resets)
+
+    def restart(self) -> None:
+        """After a FIFO reset: anchor the next block afresh (the learned period is kept)."""
+        self.anchored = False
+
+    def place(self, n: int, t_read: float) -> np.ndarray:
+        """Times of ``n`` frames just read, the newest read at monotonic ``t_read``."""
+        target = t_read - 0.5 * self.nominal_s  # expected time of the newest frame
+        predicted = None if self.last_t is None else self.last_t + n * self.period_s
+        if not self.anchored or abs(target - predicted) > self.RELOCK_S:
+            t = target - self.period_s * np.arange(n - 1, -1, -1)
+            if self.last_t is not None:
+                t = np.maximum(t, self.last_t + self.period_s * np.arange(1, n + 1))  # never backwards
+                self.lost_samples += max(0, int(round((t[0] - self.last_t) / self.period_s)) - 1)
+            self.anchored = True
+        else:
+            err = target - predicted
+            step = max(self.period_s + self.KP * err / n, 0.5 * self.nominal_s)
+            t = self.last_t + step * np.arange(1, n + 1)
+            lo = self.nominal_s * (1 - self.MAX_PERIOD_ERROR)
+            hi = self.nominal_s * (1 + self.MAX_PERIOD_ERROR)
+            self.period_s = min(hi, max(lo, self.period_s + self.KI * err / n))
+        self.last_t = float(t[-1])
+        return t
+
+
+def open_bus(bus_number: int):
+    """Open /dev/i2c-N with smbus2, turning the usual failures into one clear line."""
+    dev = f"/dev/i2c-{bus_number}"
+    try:
+        from smbus2 import SMBus
+
+        return SMBus(bus_number)
+    except FileNotFoundError:
+        raise SensorNotFound(f"{dev} does not exist: I2C is not enabled (run 'sudo raspi-config nonint "
+                             "do_i2c 0' and reboot) or sensor.i2c_bus is wrong; see hardware.md") from None
+    except PermissionError:
+        raise SensorAccessDenied(f"permission denied on {dev}: add this user to the i2c group ('sudo adduser "
+                                 "$USER i2c', then log in again)") from None
+    except OSError as exc:
+        raise SensorNotFound(f"cannot open {dev}: {exc.strerror or exc}") from None

@@ -1,0 +1,141 @@
+"""LiveSource and open_source: polling, stopping, events, clear errors for bad specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sitsense.clock import ScaledClock, SimClock
+from sitsense.config import SensorConfig
+from sitsense.errors import ConfigError, SensorNotFound
+from sitsense.sensor.live import LiveSource, open_source, parse_spec
+from sitsense.traces import write_trace
+from tests.sensor_fakes import LSB_2G, START, rig, wobbly_trace
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    trace = wobbly_trace(seconds=120, rate_hz=50)
+    trace.metadata["start_time"] = "2026-03-02T09:00:00+01:00"
+    path = tmp_path / "t.csv"
+    write_trace(path, trace, decimals=6)
+    return path, trace
+
+
+def collect(source):
+    ts, accs = [], []
+    for t, a in source.blocks():
+        ts.append(t)
+        accs.append(a)
+    return np.concatenate(ts), np.concatenate(accs)
+
+
+def test_fake_source_plays_the_whole_trace_and_stops_by_itself(trace_file):
+    path, trace = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), SimClock(START))
+    assert source.sample_rate_hz == 50  # a fake sensor samples at its trace's rate
+    t, a = collect(source)
+    assert len(t) == len(trace)
+    assert np.abs(a - trace.accel_g).max() <= LSB_2G
+    assert source.polls <= 120 / 1.0 + 3  # one wake-up per poll interval, never one per sample
+    assert source.emulator.exhausted and source.driver.status == "closed"
+
+
+def test_seconds_stops_after_that_much_sensor_time(trace_file):
+    path, _ = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), SimClock(START), seconds=30)
+    t, _ = collect(source)
+    assert t[-1] <= source.start_s + 30 and t[-1] > source.start_s + 29
+    assert source.clock.monotonic() - source.start_s == pytest.approx(30, abs=0.01)
+
+
+def test_speed_uses_a_scaled_clock_from_the_traces_start(trace_file):
+    path, trace = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), speed=500, seconds=20)
+    assert isinstance(source.clock, ScaledClock) and source.clock.speed == 500
+    assert source.clock.wall_at(0.0).isoformat() == "2026-03-02T09:00:00+01:00"
+    t, a = collect(source)
+    assert 15 * 50 < len(t) <= 20 * 50 + 1
+    assert (np.diff(t) > 0).all()
+
+
+def test_speed_zero_runs_as_fast_as_possible(trace_file):
+    path, _ = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), speed=0)
+    assert isinstance(source.clock, SimClock)
+
+
+def test_faults_arrive_as_events_and_never_end_the_stream(trace_file):
+    path, trace = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), SimClock(START), disconnects=[(30, 40)],
+                         resets_at=[70.5], frozen=[(90, 100)])
+    statuses = []
+    n = 0
+    for t, a in source.blocks():
+        n += len(t)
+        statuses += [e.status for e in source.pop_events()]
+    statuses += [e.status for e in source.pop_events()]
+    assert statuses == ["i2c_error", "ok", "chip_reset", "ok", "frozen", "ok"]
+    assert n > 0.8 * len(trace)
+
+
+def test_poll_interval_is_shortened_when_the_fifo_would_overflow():
+    clock, emu, drv = rig(wobbly_trace(seconds=60, rate_hz=100), rate_hz=100)
+    source = LiveSource(drv, clock=clock, poll_interval_s=5.0, stop_after_s=30)
+    t, _ = collect(source)
+    assert source.poll_interval_s == pytest.approx(0.6 * 170 / 100)
+    assert source.pop_events() == [] and emu.overflows == 0
+    assert len(t) > 29 * 100
+
+
+def test_close_stops_the_stream():
+    clock, emu, drv = rig()
+    source = LiveSource(drv, clock=clock)
+    blocks = 0
+    for _ in source.blocks():
+        blocks += 1
+        if blocks == 3:
+            source.close()
+    assert blocks == 3 and emu.asleep
+    source.close()
+
+
+@pytest.mark.parametrize("spec", ["", "fake:", "mpu6051", "FAKE:x.csv", "i2c:1"])
+def test_unknown_spec_is_one_clear_line(spec):
+    with pytest.raises(ConfigError) as info:
+        parse_spec(spec)
+    assert "unknown sensor" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_bus_is_sensor_not_found_in_one_line():
+    with pytest.raises(SensorNotFound) as info:
+        open_source("mpu6050", SensorConfig(i2c_bus=19))
+    msg = str(info.value)
+    assert "/dev/i2c-19 does not exist" in msg and "raspi-config" in msg and "\n" not in msg
+
+
+def test_speed_is_refused_for_the_real_chip():
+    with pytest.raises(ConfigError, match="only applies to fake sensors"):
+        open_source("mpu6050", SensorConfig(), speed=60)
+
+
+def test_missing_trace_is_one_line(tmp_path):
+    from sitsense.errors import TraceError
+
+    with pytest.raises(TraceError, match="no such trace file"):
+        open_source(f"fake:{tmp_path / 'nope.csv'}", SensorConfig())
+
+
+def test_a_posture_script_drives_the_emulator():
+    source = open_source("fake:plan:stand 10s, sit 20s", SensorConfig(), SimClock(START))
+    t, a = collect(source)
+    assert 29 * 25 <= len(t) <= 30 * 25 + 1
+    assert np.abs(np.linalg.norm(a, axis=1) - 1).mean() < 0.05
+
+
+def test_a_bad_posture_script_is_one_line():
+    from sitsense.errors import PlanError
+
+    with pytest.raises(PlanError) as info:
+        open_source("fake:plan:dance 5m", SensorConfig(), SimClock(START))
+    assert "\n" not in str(info.value)
