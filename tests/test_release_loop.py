@@ -65,7 +65,9 @@ def test_guided_holds_follow_the_stand_up_after_heeded_prompts_only(day):
         seq = [c for c in cues if c.exercise_id == ex_id and c.t > alerts[k].t]
         want = [(c.cue, c.hold) for c in hold_schedule(exercise(ex_id))]
         assert [(c.cue, c.hold) for c in seq] == want
-        assert 0 < seq[0].t - alerts[k].t < 120  # the wearer stood up about a minute after the prompt
+        # the wearer stands up 118 s after the prompt (sit 32m ends 2 min after it); the trained
+        # classifier confirms standing a few seconds after the 2.5 s synthetic transition
+        assert 0 < seq[0].t - alerts[k].t < 130
     assert not [c for c in cues if c.exercise_id == alerts[1].exercise["id"] and c.t > alerts[1].t]
 
 

@@ -10,6 +10,9 @@ __all__ = ["PostureClassifier", "PostureEstimate", "make_classifier"]
 
 def make_classifier(cfg: PostureConfig, sample_rate_hz: float) -> PostureClassifier:
     """The classifier the service uses, built from the ``[posture]`` config."""
-    from .provisional import TiltClassifier
+    from .classifier import StreamingClassifier
+    from .model import PostureModel
 
-    return TiltClassifier(step_s=cfg.step_s, calibration_s=cfg.calibration_s, not_worn_s=cfg.not_worn_min * 60)
+    return StreamingClassifier(PostureModel.load(cfg.model or None), step_s=cfg.step_s,
+                               sample_rate_hz=sample_rate_hz, calibration_s=cfg.calibration_s,
+                               not_worn_s=cfg.not_worn_min * 60, decide_every_s=cfg.decide_every_s)

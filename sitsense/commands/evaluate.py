@@ -1,0 +1,38 @@
+"""``sitsense evaluate``: score the posture classifier by the issue-3 protocol on HAPT or a labelled trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", nargs="?", metavar="TRACE.csv",
+                        help="a labelled trace file (adds sitting_time_error); or use --hapt")
+    parser.add_argument("--hapt", metavar="DIR", help="folder in the HAPT layout (RawData/...)")
+    parser.add_argument("--users", help="HAPT users to score, e.g. '25-30' (default: all)")
+    parser.add_argument("--rate", type=float, metavar="HZ", help="decimate to this sample rate first")
+    parser.add_argument("--model", metavar="FILE", help="posture model (default: the shipped one)")
+    parser.add_argument("--provisional", action="store_true", help="score the provisional tilt classifier")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import DatasetError
+    from ..posture.evaluate import evaluate_traces, format_metrics, make_factory
+    from ..traces import parse_users, read_hapt, read_trace
+
+    if bool(args.trace) == bool(args.hapt):
+        raise DatasetError("give either a labelled TRACE.csv or --hapt DIR")
+    if args.hapt:
+        traces = read_hapt(args.hapt, parse_users(args.users) if args.users else None)
+    else:
+        traces = [read_trace(args.trace)]
+        if traces[0].labels is None:
+            raise DatasetError(f"{args.trace}: has no labels to score against")
+    if args.rate is not None and not 20 <= args.rate <= 100:
+        raise DatasetError(f"--rate {args.rate:g}: the classifier works from 20 to 100 Hz")
+    tally = evaluate_traces(traces, make_factory(args.model, provisional=args.provisional), rate_hz=args.rate)
+    metrics = tally.metrics(sitting_time=bool(args.trace))
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    return 0

@@ -1,0 +1,82 @@
+"""The classifier on real HAPT recordings of people it was not trained on (needs the data set)."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+from sitsense.cli import main
+from sitsense.posture.classifier import StreamingClassifier
+from sitsense.posture.evaluate import evaluate_traces
+from sitsense.posture.model import DEFAULT_MODEL_PATH, PostureModel
+from sitsense.posture.provisional import TiltClassifier
+from sitsense.posture.training import train
+from sitsense.traces import read_hapt
+
+KEYS = {"sit_stand_accuracy", "sedentary_balanced_accuracy", "per_class_recall", "confusion",
+        "sit_to_stand_sensitivity", "stand_to_sit_sensitivity", "transition_latency_s", "windows"}
+
+
+@pytest.fixture(scope="module")
+def held_out(hapt_dir):
+    """A model trained on users 1-12 and the recordings of users 19-24, whom it never saw."""
+    model = train(read_hapt(hapt_dir, set(range(1, 13))), iterations=800)
+    return model, read_hapt(hapt_dir, set(range(19, 25)))
+
+
+def test_held_out_people_sitting_is_recognised(held_out):
+    model, traces = held_out
+    ours = evaluate_traces(traces, lambda hz: StreamingClassifier(model, sample_rate_hz=hz)).metrics()
+    tilt = evaluate_traces(traces, lambda hz: TiltClassifier()).metrics()
+    assert ours["per_class_recall"]["sitting"] >= 0.93
+    assert ours["sit_stand_accuracy"] >= 0.95
+    assert ours["sedentary_balanced_accuracy"] >= 0.97
+    assert ours["sit_to_stand_sensitivity"] >= 0.9
+    assert ours["transition_latency_s"]["median"] <= 3.0
+    assert ours["sit_stand_accuracy"] > tilt["sit_stand_accuracy"] + 0.1
+
+
+def test_half_the_sample_rate_costs_little(held_out):
+    model, traces = held_out
+    make = lambda hz: StreamingClassifier(model, sample_rate_hz=hz)  # noqa: E731
+    full = evaluate_traces(traces, make).metrics()
+    low = evaluate_traces(traces, make, rate_hz=25).metrics()
+    assert low["sit_stand_accuracy"] >= full["sit_stand_accuracy"] - 0.01
+    assert low["sedentary_balanced_accuracy"] >= full["sedentary_balanced_accuracy"] - 0.01
+
+
+def test_training_is_reproducible_and_survives_a_round_trip(hapt_dir, tmp_path):
+    traces = read_hapt(hapt_dir, {1, 2})
+    a = train(traces, iterations=200)
+    b = train(traces, iterations=200)
+    assert np.array_equal(a.weights, b.weights) and np.array_equal(a.hidden_weights, b.hidden_weights)
+    a.save(tmp_path / "m.npz")
+    c = PostureModel.load(tmp_path / "m.npz")
+    x = np.random.default_rng(0).normal(size=(5, len(a.mean))) * a.scale + a.mean
+    assert np.allclose(a.log_proba(x), c.log_proba(x))
+
+
+def test_shipped_model_is_what_train_makes(hapt_dir, tmp_path):
+    out = tmp_path / "model.npz"
+    assert main(["train", "--hapt", str(hapt_dir), "--users", "1-24", "-o", str(out)]) == 0
+    fresh, shipped = PostureModel.load(out), PostureModel.load(DEFAULT_MODEL_PATH)
+    assert np.allclose(fresh.weights, shipped.weights, atol=1e-6)
+    assert np.allclose(fresh.hidden_weights, shipped.hidden_weights, atol=1e-6)
+
+
+def test_evaluate_command_prints_the_protocol_keys(hapt_dir):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["evaluate", "--hapt", str(hapt_dir), "--users", "24", "--rate", "25", "--json"]) == 0
+    m = json.loads(buf.getvalue())
+    assert set(m) == KEYS
+    assert m["windows"] > 300 and set(m["per_class_recall"]) == {"sitting", "standing", "walking", "lying"}
+
+
+def test_evaluate_command_refuses_a_rate_out_of_range(hapt_dir, capsys):
+    assert main(["evaluate", "--hapt", str(hapt_dir), "--users", "24", "--rate", "10"]) != 0
+    assert "20 to 100 Hz" in capsys.readouterr().err
