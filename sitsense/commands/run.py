@@ -42,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
     clock = source.clock
     fake = source.emulator is not None
     service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
-    if not fake:
-        load_reference(service)
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:
         attach_mqtt(service, cfg)
@@ -51,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_state:
         store, keeper = attach_store(service, cfg, args.state)
         log.info(keeper.resume(clock.monotonic(), clock.wall()))
+    if not fake:
+        load_reference(service)  # after the resume: an explicit calibration wins over the day's automatic one
     notifier = Notifier()
     watchdog = _Watchdog(notifier)
     service.block_hooks.append(watchdog)
