@@ -69,6 +69,7 @@ class StateKeeper:
             gap_s = 0.0  # the clock went back (no RTC): assume a quick restart
         shift = now_t - gap_s - saved_t
         self.tracker.restore(snap, shift_t=shift)
+        self.tracker.skip_to(now_t)  # the time it was down is no posture
         self._restore_calibration(saved.get("calibration"))
         if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
             self.tracker.close_bout(saved_t + shift)

@@ -135,3 +135,20 @@ def test_restart_mid_bout_keeps_the_days_calibration(tmp_path):
     alerts = [e for e in second if e["type"] == "alert"]
     assert len(alerts) == 1 and alerts[0]["bout_s"] >= 30 * 60  # the bout went on across the restart
     assert service.tracker.today.seconds["sitting"] == pytest.approx(35 * 60, abs=120)
+
+
+def test_the_time_the_service_was_down_is_not_counted_as_sitting(tmp_path):
+    store = Store(tmp_path / "s.db").open()
+    tracker = Tracker(TrackerConfig())
+    keeper = StateKeeper(store, tracker, checkpoint_s=60)
+    t = _feed(tracker, keeper, 0, "sitting", 10 * 60, START)
+    keeper.close()
+    fresh = Tracker(TrackerConfig())
+    wall = START + timedelta(seconds=t + 120)  # down for two minutes, sitting all along
+    StateKeeper(store, fresh).resume(700.0, wall)
+    before = fresh.today.seconds["sitting"]
+    for k in range(1, 4):
+        fresh.step(700.0 + k, "sitting", wall + timedelta(seconds=k))
+    assert fresh.today.seconds["sitting"] - before == pytest.approx(3.0)  # only the 3 s it saw
+    assert fresh.today.seconds["unknown"] == pytest.approx(120, abs=1)
+    assert fresh.bout_s(703.0) == pytest.approx(10 * 60 + 123, abs=1)  # the bout still spans the outage
