@@ -76,6 +76,13 @@ class LiveSource:
         return self.driver.chip  # type: ignore[return-value]
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self._opened:
+            # opened earlier (commands open first to fail fast); what the FIFO gathered while the
+            # rest of the service started may exceed what it holds: start the stream afresh
+            try:
+                self.driver.reset_fifo()
+            except Exception as exc:  # a bus fault here is found and handled by the first read
+                log.debug("could not reset the FIFO before the first poll: %s", exc)
         self.open()
         clock = self.clock
         self._running = True
