@@ -245,7 +245,7 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     """
     from sitsense.plan import parse_plan
     from sitsense.synth import synthesize
-    from sitsense.traces import write_trace
+    from sitsense.traces import read_trace, write_trace
     from tests.mosquitto import Collector, Mosquitto
 
     wall0 = time.monotonic()
@@ -257,6 +257,9 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     write_trace(trace_path, trace)
     log(f"day of {duration_s / 3600:.1f} h written in {time.monotonic() - wall0:.1f} s")
 
+    t = time.monotonic()
+    read_trace(trace_path)
+    load_s = time.monotonic() - t  # the children read it too before they start: give them time
     t = time.monotonic()
     clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec))
     clean_wall_s = time.monotonic() - t
@@ -272,7 +275,7 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", STATE_DIRECTORY=str(workdir / "state"))
     env.pop("NOTIFY_SOCKET", None)
 
-    epoch_lead_s = 1.0
+    epoch_lead_s = 1.0 + 3.0 * load_s
     faulty_wall0 = time.monotonic()
     epoch = faulty_wall0 + epoch_lead_s
     args = ["-v", "run", "--config", str(config), "--sensor", f"fake:{trace_path}", "--speed", f"{spec.speed:g}",
