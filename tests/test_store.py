@@ -152,3 +152,10 @@ def test_the_time_the_service_was_down_is_not_counted_as_sitting(tmp_path):
     assert fresh.today.seconds["sitting"] - before == pytest.approx(3.0)  # only the 3 s it saw
     assert fresh.today.seconds["unknown"] == pytest.approx(120, abs=1)
     assert fresh.bout_s(703.0) == pytest.approx(10 * 60 + 123, abs=1)  # the bout still spans the outage
+
+
+def test_checkpoints_are_synced_to_the_card(tmp_path):
+    """WAL with synchronous=NORMAL may roll back committed checkpoints after a real power loss."""
+    store = Store(tmp_path / "s.db").open()
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
