@@ -273,6 +273,7 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     read_trace(trace_path)
     load_s = time.monotonic() - t
 
+    own_broker = broker is None
     if broker is None:
         broker = Mosquitto(workdir / "mosquitto", persist=True)
     if broker.proc is None:
@@ -355,6 +356,8 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         collector.close()
         for c in children:
             c.close()
+        if own_broker:
+            broker.stop()
 
     calibrations = [e for e in run_events[0] if e["type"] == "calibration"]
     t = time.monotonic()
