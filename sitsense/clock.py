@@ -80,10 +80,13 @@ class ScaledClock:
 
     ``monotonic`` starts at ``start_mono_s`` and advances ``speed`` seconds per real second;
     ``sleep(s)`` really waits ``s / speed``; wall time is ``start_wall`` plus the elapsed time.
+    ``real0`` is the system's ``time.monotonic()`` at which the clock read ``start_mono_s``
+    (default: now); clocks in several processes given the same ``real0`` agree, so a restarted
+    fake service finds its simulated world where it would be had it kept running.
     """
 
     def __init__(self, speed: float = 1.0, start_wall: datetime | None = None, start_mono_s: float = 0.0,
-                 tz: tzinfo | None = None):
+                 tz: tzinfo | None = None, real0: float | None = None):
         if not speed > 0:
             raise ValueError("speed must be positive")
         self.speed = float(speed)
@@ -93,7 +96,7 @@ class ScaledClock:
         self._start_wall = start_wall
         self._tz = tz or start_wall.tzinfo
         self._start_mono_s = start_mono_s
-        self._real0 = time.monotonic()
+        self._real0 = time.monotonic() if real0 is None else float(real0)
 
     def monotonic(self) -> float:
         return self._start_mono_s + (time.monotonic() - self._real0) * self.speed

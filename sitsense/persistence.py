@@ -4,6 +4,11 @@ After a crash or power cut the service resumes the current bout and today's tota
 checkpoint, so at most ``checkpoint_s`` of counting is lost. The time the service was down is
 not counted as any posture. A long outage (longer than ``RESUME_BOUT_MAX_GAP_S``) closes the
 bout that was running, since nobody knows what the wearer did meanwhile.
+
+The classifier's automatic upright reference (taken from the still seconds after clipping on)
+is part of the checkpoint: a service restarted mid-bout would otherwise take the sitting
+posture it wakes up in as upright and count the rest of the day wrongly. It is restored only
+when the same day resumes; a new day starts with a fresh calibration.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from .events import DaySummary, Event
+from .events import Calibrated, DaySummary, Event
 from .outputs.base import StateSnapshot
 from .store import Store
 from .tracker import DayStats, Tracker
@@ -26,9 +31,11 @@ SKIP_EVENT_TYPES = {"hold"}  # buzzer cues are transient; everything else goes t
 class StateKeeper:
     """An output that logs events to the store and checkpoints the tracker."""
 
-    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0):
+    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0, classifier: Any = None):
         self.store = store
         self.tracker = tracker
+        self.classifier = classifier
+        self._calibration: dict[str, Any] | None = None
         self.checkpoint_s = checkpoint_s
         self._pending: list[tuple[str, Event]] = []
         self._last_checkpoint_t: float | None = None
@@ -62,28 +69,46 @@ class StateKeeper:
             gap_s = 0.0  # the clock went back (no RTC): assume a quick restart
         shift = now_t - gap_s - saved_t
         self.tracker.restore(snap, shift_t=shift)
+        self.tracker.skip_to(now_t)  # the time it was down is no posture
+        self._restore_calibration(saved.get("calibration"))
         if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
             self.tracker.close_bout(saved_t + shift)
         return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
 
+    def _restore_calibration(self, saved: Any) -> None:
+        try:
+            upright = [float(x) for x in saved["upright_g"]]
+        except (TypeError, KeyError, ValueError):
+            return
+        if len(upright) != 3 or not any(upright):
+            return
+        self._calibration = saved
+        if self.classifier is not None:
+            import numpy as np
+
+            self.classifier.set_reference(np.asarray(upright, dtype=float))
+            log.info("using the upright reference of the resumed day (%s)", saved.get("source", "?"))
+
     # ------------------------------------------------------------------ output protocol
 
     def handle(self, event: Event) -> None:
+        if isinstance(event, Calibrated):
+            self._calibration = {"source": event.source, "upright_g": [float(x) for x in event.upright_g]}
         if self._last_wall is None:
             return
         if isinstance(event, DaySummary) and event.type == "day_summary":
             self.store.save_day(event)
         if event.type not in SKIP_EVENT_TYPES:
             self._pending.append((self._last_wall.isoformat(), event))
-            if event.type == "alert":
-                self.checkpoint()  # alerts are rare and matter: write them at once
+            if event.type in ("alert", "calibration"):
+                self.checkpoint()  # rare and they matter: write them at once
 
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall
         self._last_t = state.t
-        if self._last_checkpoint_t is None:
-            self._last_checkpoint_t = state.t
-        elif state.t - self._last_checkpoint_t >= self.checkpoint_s:
+        # the first state of a run is written at once: a resumed run that dies before its first
+        # interval is over must not lose the seconds it counted since the restart
+        if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -91,6 +116,8 @@ class StateKeeper:
             return
         state: dict[str, Any] = {"snapshot": self.tracker.snapshot(), "wall": self._last_wall.isoformat(),
                                  "t": self._last_t}
+        if self._calibration is not None:
+            state["calibration"] = self._calibration
         try:
             self.store.checkpoint(state, self._pending)
             self._pending = []

@@ -66,7 +66,10 @@ class Store:
         conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a power cut loses at most the last commit
+            # WAL + FULL: each commit is on the card before it returns. With NORMAL a power cut (not
+            # a crash) may roll back every commit since the last WAL sync, far more than checkpoint_s.
+            # Commits are rare (one per checkpoint_s, and alerts), so the fsync costs little.
+            conn.execute("PRAGMA synchronous=FULL")
             ok = conn.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise sqlite3.DatabaseError(f"integrity check failed: {ok}")

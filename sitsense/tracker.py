@@ -320,6 +320,16 @@ class Tracker:
             self._end_bout(max(end_t, self.bout_start_t))
         self.break_start_t = None
 
+    def skip_to(self, t: float) -> None:
+        """Nothing is known until ``t`` (the service was down): count that time as unknown.
+
+        Without it the first step after a restart would treat the outage as a gap in the samples
+        and give its last ``MAX_STEP_GAP_S`` to the posture it finds.
+        """
+        if self.last_t is not None and t > self.last_t:
+            self._account(self.last_t, t, "unknown")
+            self.last_t = t
+
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to resume after a restart (JSON-able)."""
         return {"posture": self.posture, "last_t": self.last_t, "bout_start_t": self.bout_start_t,

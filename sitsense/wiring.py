@@ -31,7 +31,7 @@ def attach_store(service: Service, cfg: Config, path=None):
     from .store import Store, db_path
 
     store = Store(path or db_path(cfg.store)).open()
-    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s)
+    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)
     service.outputs.append(keeper)
     return store, keeper
 

@@ -140,3 +140,45 @@ def test_a_bad_posture_script_is_one_line():
     with pytest.raises(PlanError) as info:
         open_source("fake:plan:dance 5m", SensorConfig(), SimClock(START))
     assert "\n" not in str(info.value)
+
+
+def test_a_slow_start_after_opening_does_not_overflow_the_fifo(trace_file):
+    """Commands open the sensor, then start the outputs; the FIFO must not overflow meanwhile."""
+    path, _ = trace_file
+    clock = SimClock(START)
+    source = open_source(f"fake:{path}", SensorConfig(), clock, seconds=20)
+    clock.sleep(30)  # e.g. a slow integrity check of the state database on an SD card
+    statuses = []
+    for _ in source.blocks():
+        statuses += [e.status for e in source.pop_events()]
+    assert "fifo_overflow" not in statuses
+
+
+def test_a_stall_longer_than_the_fifo_overflows_it_once(trace_file):
+    path, _ = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), SimClock(START), stalls=[(40, 10)])
+    statuses = []
+    for _ in source.blocks():
+        statuses += [e.status for e in source.pop_events()]
+    assert statuses == ["fifo_overflow", "ok"] and source.emulator.stalled_s == 10
+
+
+def test_an_epoch_joins_the_trace_where_it_is_now(trace_file):
+    import time
+
+    path, trace = trace_file
+    source = open_source(f"fake:{path}", SensorConfig(), speed=100, epoch=time.monotonic() - 0.5, seconds=5)
+    t, _ = collect(source)
+    assert 45 <= t[0] <= 55  # half a real second at 100x: 50 s into the trace
+    assert source.clock.wall_at(t[0]).isoformat().startswith("2026-03-02T09:00:5")
+
+
+def test_parse_faults():
+    from sitsense.sensor.emulator import parse_faults
+
+    opts = parse_faults("nack=0.01, disconnect=2h+5m, disconnect=100+50, reset=5h, stall=3h+20s, frozen=60+1m")
+    assert opts["nack_probability"] == 0.01 and opts["disconnects"] == [(7200, 7500), (100, 150)]
+    assert opts["resets_at"] == [18000] and opts["stalls"] == [(10800, 20)] and opts["frozen"] == [(60, 120)]
+    for bad in ("nack=2", "disconnect=100", "boom=1", "reset=soon", "stall=10+0"):
+        with pytest.raises(ConfigError):
+            parse_faults(bad)

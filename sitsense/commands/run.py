@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print events as JSON Lines (as simulate --json)")
     parser.add_argument("--state", help="state database (default: store.path, or the state directory)")
     parser.add_argument("--no-state", action="store_true", help="do not read or write the state database")
+    parser.add_argument("--faults", help="fake sensors only: inject faults, e.g. 'nack=0.01, disconnect=2h+5m, "
+                        "reset=5h, stall=3h+20s' (times from the start, or from --epoch)")
+    parser.add_argument("--epoch", type=float, help="fake sensors with --speed: the system monotonic time "
+                        "(time.monotonic()) at which the trace began; a restarted fake service joins the trace "
+                        "where it is now (power-cut tests)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,12 +33,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     from .simulate import local_tz
 
-    source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds, tz=local_tz(cfg))
+    faults = {}
+    if args.faults:
+        from ..sensor.emulator import parse_faults
+        faults = parse_faults(args.faults)
+    source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds, tz=local_tz(cfg),
+                         epoch=args.epoch, **faults)
     clock = source.clock
     fake = source.emulator is not None
     service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
-    if not fake:
-        load_reference(service)
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:
         attach_mqtt(service, cfg)
@@ -41,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_state:
         store, keeper = attach_store(service, cfg, args.state)
         log.info(keeper.resume(clock.monotonic(), clock.wall()))
+    if not fake:
+        load_reference(service)  # after the resume: an explicit calibration wins over the day's automatic one
     notifier = Notifier()
     watchdog = _Watchdog(notifier)
     service.block_hooks.append(watchdog)

@@ -10,6 +10,10 @@ resets (brown-outs) and frozen output. Gyro and temperature read as zero.
 
 What it plays is a trace (sample-and-hold at the chip's rate, starting with the chip's first
 sample) or any function of time. Times given for faults are seconds after the emulator was made.
+With ``origin_s`` the trace and the fault times are instead anchored at that clock time, so an
+emulator made later (a restarted service) joins the same simulated day where it is now.
+A stall (``stalls``) holds one bus transaction for a while, as a host that froze mid-read:
+the FIFO keeps filling meanwhile and overflows if the stall is longer than it holds.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ class MPU6050Emulator:
                  clock_error: float = 0.0, noise_g: float = 0.0, seed: int = 0,
                  nack_probability: float = 0.0, fault_errno: int = errno.EREMOTEIO, disconnects: Iterable[tuple[float, float]] = (),
                  disconnect_resets: bool = True, resets_at: Iterable[float] = (),
-                 frozen: Iterable[tuple[float, float]] = (), end: str = "stop"):
+                 frozen: Iterable[tuple[float, float]] = (), stalls: Iterable[tuple[float, float]] = (),
+                 origin_s: float | None = None, end: str = "stop"):
         if trace is not None and signal is not None:
             raise ValueError("give a trace or a signal, not both")
         if end not in ("stop", "hold"):
@@ -75,15 +80,19 @@ class MPU6050Emulator:
         self._rng = random.Random(seed)
         self._noise_rng = np.random.default_rng(seed)
         self.created_s = clock.monotonic()
-        self._disconnects = [(self.created_s + a, self.created_s + b) for a, b in disconnects]
-        self._frozen = [(self.created_s + a, self.created_s + b) for a, b in frozen]
-        self._pending: list[tuple[float, str]] = [(self.created_s + t, "reset") for t in resets_at]
+        base = self.created_s if origin_s is None else float(origin_s)
+        self._disconnects = [(base + a, base + b) for a, b in disconnects]
+        self._frozen = [(base + a, base + b) for a, b in frozen]
+        self._stalls = sorted((base + a, float(d)) for a, d in stalls if base + a + d > self.created_s)
+        self.stalled_s = 0.0
+        self._pending: list[tuple[float, str]] = [(base + t, "reset") for t in resets_at if base + t >= self.created_s]
         if disconnect_resets:
-            self._pending += [(a, "reset") for a, _ in self._disconnects]
+            self._pending += [(a, "reset") for a, _ in self._disconnects if a >= self.created_s]
         heapq.heapify(self._pending)
         self._closed = False
         self._pointer = 0
-        self._origin_s: float | None = None  # host time of the chip's first sample (trace time zero)
+        # host time of trace time zero: the chip's first sample, unless anchored by ``origin_s``
+        self._origin_s: float | None = None if origin_s is None else float(origin_s)
         if trace is not None and len(trace):
             self._trace_t = trace.t_s - trace.t_s[0]
             self._trace_end_s = float(self._trace_t[-1])
@@ -316,6 +325,12 @@ class MPU6050Emulator:
         self.transactions += 1
         self._advance()
         now = self.clock.monotonic()
+        if self._stalls and self._stalls[0][0] <= now:
+            _, stall_s = self._stalls.pop(0)
+            self.clock.sleep(stall_s)  # the host is frozen mid-transaction; the chip samples on
+            self.stalled_s += stall_s
+            self._advance()
+            now = self.clock.monotonic()
         if addr != self.address or any(a <= now < b for a, b in self._disconnects):
             self.nacks += 1
             raise _nack("no device at this address" if addr != self.address else "disconnected")
@@ -378,3 +393,62 @@ class MPU6050Emulator:
     def writes_to(self, reg: int) -> list[int]:
         """Every value written to one register, in order."""
         return [v for _, r, v in self.writes if r == reg]
+
+
+def parse_faults(text: str) -> dict:
+    """``'nack=0.01, disconnect=2h+5m, reset=5h, stall=3h+20s, frozen=4h+1m'`` -> emulator options.
+
+    Times are seconds (``3600``) or durations (``1h30m``), counted like the emulator's own
+    (from its creation, or from ``origin_s``); ``+`` gives a window's length. Repeat a key for
+    several windows. Raises ConfigError naming the bad item.
+    """
+    from ..errors import ConfigError
+    from ..plan import parse_duration_s
+
+    def seconds(item: str, value: str) -> float:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return parse_duration_s(value)
+        except Exception:
+            raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
+
+    def window(item: str, value: str) -> tuple[float, float]:
+        if "+" not in value:
+            raise ConfigError(f"fault {item!r}: expected START+LENGTH, e.g. 2h+5m")
+        a, d = value.split("+", 1)
+        start, length = seconds(item, a), seconds(item, d)
+        if length <= 0:
+            raise ConfigError(f"fault {item!r}: the length must be positive")
+        return start, length
+
+    opts: dict = {"disconnects": [], "resets_at": [], "stalls": [], "frozen": []}
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key == "nack":
+            try:
+                p = float(value)
+            except ValueError:
+                p = -1.0
+            if not 0.0 <= p < 1.0:
+                raise ConfigError(f"fault {item!r}: nack needs a probability from 0 to below 1, e.g. nack=0.01")
+            opts["nack_probability"] = p
+        elif key == "disconnect":
+            a, d = window(item, value)
+            opts["disconnects"].append((a, a + d))
+        elif key == "frozen":
+            a, d = window(item, value)
+            opts["frozen"].append((a, a + d))
+        elif key == "stall":
+            opts["stalls"].append(window(item, value))
+        elif key == "reset":
+            opts["resets_at"].append(seconds(item, value))
+        else:
+            raise ConfigError(f"fault {item!r}: unknown fault (known: nack=P, disconnect=AT+LEN, reset=AT, "
+                              "stall=AT+LEN, frozen=AT+LEN)")
+    return opts

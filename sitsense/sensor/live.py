@@ -76,6 +76,13 @@ class LiveSource:
         return self.driver.chip  # type: ignore[return-value]
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self._opened:
+            # opened earlier (commands open first to fail fast); what the FIFO gathered while the
+            # rest of the service started may exceed what it holds: start the stream afresh
+            try:
+                self.driver.reset_fifo()
+            except Exception as exc:  # a bus fault here is found and handled by the first read
+                log.debug("could not reset the FIFO before the first poll: %s", exc)
         self.open()
         clock = self.clock
         self._running = True
@@ -130,7 +137,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: float = 0.0,
-               tz: tzinfo | None = None) -> Clock:
+               tz: tzinfo | None = None, real0: float | None = None) -> Clock:
     """The clock of a fake sensor: real time x ``speed`` (default 1); ``speed`` 0 means as fast as possible.
 
     Wall time starts at ``start_wall`` (a trace's start_time), else at 09:00 today, as ``simulate``
@@ -143,19 +150,25 @@ def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: f
         start_wall = datetime.combine(today, time(9, 0))
         start_wall = start_wall.replace(tzinfo=tz) if tz else start_wall.astimezone()
     if speed == 0:
+        if real0 is not None:
+            raise ConfigError("--epoch needs a real-time clock: give --speed X (X > 0), not 0")
         return SimClock(start_wall, start_mono_s=start_mono_s, tz=tz)
-    return ScaledClock(speed or 1.0, start_wall=start_wall, start_mono_s=start_mono_s, tz=tz)
+    return ScaledClock(speed or 1.0, start_wall=start_wall, start_mono_s=start_mono_s, tz=tz, real0=real0)
 
 
 def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None, speed: float | None = None,
                 *, seconds: float | None = None, connect: bool = True, tz: tzinfo | None = None,
-                **emulator_options) -> LiveSource:
+                epoch: float | None = None, **emulator_options) -> LiveSource:
     """Build (and by default open) the source named by ``spec`` (or ``cfg.source``).
 
     ``clock`` defaults to the system clock for the chip, and for ``fake:`` to a clock running
     ``speed`` times real time (0: as fast as possible) from the trace's start (its ``start_time``,
     else 09:00 today in ``tz``); the source's ``clock`` attribute is the one to give the Service. ``seconds`` stops after that
     much sensor time. ``emulator_options`` go to MPU6050Emulator (fault injection).
+
+    ``epoch`` (fake sensors, with ``speed``): the system's ``time.monotonic()`` at which the
+    trace began. The fake clock and the trace (and fault times) are anchored there, so a service
+    started later, or restarted after a kill, reads the trace where the wearer is now.
     """
     kind, path = parse_spec(spec or cfg.source)
     if seconds is not None and not seconds > 0:
@@ -163,6 +176,8 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
     if kind == "mpu6050":
         if speed not in (None, 1, 1.0):
             raise ConfigError("--speed only applies to fake sensors (fake:TRACE); the real chip runs in real time")
+        if epoch is not None or emulator_options:
+            raise ConfigError("--epoch and --faults only apply to fake sensors (fake:TRACE)")
         clock = clock or SystemClock()
         driver = MPU6050(bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=cfg.sample_rate_hz,
                          range_g=cfg.range_g, clock=clock)
@@ -185,8 +200,14 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
             log.info("trace rate %.4g Hz is outside the chip's %g-%g Hz; sampling it at %d Hz",
                      rate_hz, MIN_RATE_HZ, MAX_RATE_HZ, cfg.sample_rate_hz)
             rate_hz = cfg.sample_rate_hz
+        if epoch is not None:
+            if clock is not None:
+                raise ValueError("give a clock or an epoch, not both")
+            emulator_options["origin_s"] = float(trace.t_s[0])
         if clock is None:
-            clock = fake_clock(trace.start_time, speed, start_mono_s=float(trace.t_s[0]), tz=tz)
+            clock = fake_clock(trace.start_time, speed, start_mono_s=float(trace.t_s[0]), tz=tz, real0=epoch)
+        if epoch is not None and clock.monotonic() < float(trace.t_s[0]):
+            clock.sleep(float(trace.t_s[0]) - clock.monotonic())  # started early: wait for the day to begin
         emulator = MPU6050Emulator(clock=clock, trace=trace, address=cfg.address, **emulator_options)
         driver = MPU6050(bus=emulator, bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=rate_hz,
                          range_g=cfg.range_g, clock=clock)

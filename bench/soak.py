@@ -1,0 +1,445 @@
+"""Fault soak: a simulated day through the emulator, the driver and ``sitsense run``, with faults.
+
+One day (a posture plan played by the synthetic wearer) is run twice:
+
+* **clean**, in-process, as fast as possible, no faults: the reference;
+* **faulty**, as real ``sitsense run --sensor fake:DAY --state DB`` processes on a scaled clock
+  (``--speed``), publishing to a real Mosquitto, with I2C NACKs on a share of all transactions,
+  sensor disconnects, a spontaneous chip reset, a host stall longer than the FIFO holds (one FIFO
+  overflow), a broker outage (Mosquitto stopped and started again) and one SIGKILL of the service
+  in the middle of a sitting bout, followed by a restart on the same state database.
+
+The processes share ``--epoch`` (the real monotonic time of the day's start), so the harness
+knows the sensor time at every real moment, stages the broker outage and the kill in sensor time,
+and the restarted service joins the day where the wearer is by then. Both processes are started
+ahead and wait on stdin (imports done), so the restart costs only the chosen ``down_s``.
+
+Figures: lost sensor time (seconds the faulty run could not classify beyond the clean run's own,
+with each fault episode), sitting time of the faulty run against the clean run's sitting over the
+seconds the faulty run could read the sensor, alerts produced against alerts a subscriber got,
+exit statuses and wall time.
+
+``python -m bench.soak`` runs the full 24 h day and prints the figures as JSON
+(``--hours 3`` for a shorter day; ``--speed`` to trade wall time against scheduling slack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEVICE = "soak"
+
+# The child: imports done before the harness says go, then exactly what the 'sitsense' script does.
+# The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and reading a 24 h
+# trace takes seconds, which at 200x would add minutes of sensor time to every (re)start.
+PRELOAD = ("import os, sys, numpy, paho.mqtt.client, sitsense.cli, sitsense.commands.run, sitsense.wiring, "
+           "sitsense.sensor.live, sitsense.outputs.mqtt, sitsense.coach, sitsense.persistence, sitsense.traces as T\n"
+           "path = os.environ.get('SOAK_TRACE')\n"
+           "if path:\n"
+           "    day, read = T.read_trace(path), T.read_trace\n"
+           "    T.read_trace = lambda p: day if str(p) == path else read(p)\n"
+           "sys.stdin.readline(); sys.exit(sitsense.cli.main(sys.argv[1:]))")
+
+
+@dataclass
+class SoakSpec:
+    """The day and its faults; every time is sensor seconds from the start of the day."""
+
+    plan: str
+    start_time: str = "2026-03-02T00:00:00+00:00"
+    rate_hz: float = 25.0
+    seed: int = 7
+    speed: float = 300.0
+    checkpoint_s: float = 30.0
+    nack: float = 0.01
+    disconnects: list[tuple[float, float]] = field(default_factory=list)  # (start, length)
+    reset_at: float | None = None
+    stall: tuple[float, float] | None = None  # (start, length): must exceed the FIFO's capacity
+    broker_outage: tuple[float, float] | None = None
+    kill_at: float | None = None
+    down_s: float = 60.0  # the service is down this long after the kill
+
+    def faults(self) -> str:
+        items = [f"nack={self.nack:g}"] if self.nack else []
+        items += [f"disconnect={a:g}+{d:g}" for a, d in self.disconnects]
+        if self.reset_at is not None:
+            items.append(f"reset={self.reset_at:g}")
+        if self.stall is not None:
+            items.append(f"stall={self.stall[0]:g}+{self.stall[1]:g}")
+        return ", ".join(items)
+
+
+def day_24h() -> SoakSpec:
+    """The full day for the bench: sleep, a working day with long sits, an evening."""
+    plan = ("stand 2m, lie 6h58m, stand 10m, walk 20m, sit 50m, stand 5m, walk 5m, sit 1h40m, walk 30m, "
+            "sit 45m, stand 15m, sit 2h, walk 10m, stand 5m, sit 35m, walk 40m, sit 1h30m, stand 10m, sit 55m, "
+            "walk 30m, stand 20m, sit 2h, stand 10m, lie 3h10m")
+    return SoakSpec(plan=plan, speed=200.0,
+                    disconnects=[(10 * 3600 + 600, 300), (15 * 3600, 300)], reset_at=12 * 3600 + 1234,
+                    stall=(13 * 3600 + 300, 20), broker_outage=(9 * 3600 + 1500, 600), kill_at=11 * 3600 + 300)
+
+
+def day_2h() -> SoakSpec:
+    """The reduced day for the test suite: the same kinds of faults in two hours (from 09:00)."""
+    plan = "stand 2m, sit 40m, walk 5m, sit 45m, stand 3m, sit 25m"
+    return SoakSpec(plan=plan, start_time="2026-03-02T09:00:00+00:00", speed=300.0,
+                    disconnects=[(900, 300), (5000, 300)], reset_at=6300, stall=(1500, 20),
+                    broker_outage=(1700, 600), kill_at=3600)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+def write_config(path: Path, spec: SoakSpec, broker=None) -> Path:
+    lines = ["[sensor]", f"sample_rate_hz = {int(spec.rate_hz)}", "[tracker]", 'timezone = "UTC"',
+             "[buzzer]", "enabled = false", "[store]", f"checkpoint_s = {spec.checkpoint_s}"]
+    if broker is not None:
+        lines += ["[mqtt]", "enabled = true", f'host = "{broker.host}"', f"port = {broker.port}",
+                  f'device_id = "{DEVICE}"', "discovery = false", "reconnect_max_s = 2"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def clean_run(trace_path: Path, config_path: Path, upright_g=None) -> list[dict]:
+    """The reference: the same day through the same objects, no faults, no broker, no store.
+
+    ``upright_g``: the upright reference the faulty run calibrated (it joins the day a few
+    seconds late, so its still-start calibration differs slightly; the provisional classifier is
+    sensitive to that, and it is no fault)."""
+    from sitsense.config import load_config
+    from sitsense.sensor.live import open_source
+    from sitsense.wiring import build_service
+
+    cfg = load_config(str(config_path))
+    source = open_source(f"fake:{trace_path}", cfg.sensor, speed=0)
+    out = io.StringIO()
+    service = build_service(cfg, source=source, clock=source.clock, stream=out, json_lines=True)
+    if upright_g is not None:
+        service.classifier.set_reference(np.asarray(upright_g, dtype=float))
+    service.run()
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+class Child:
+    """One ``sitsense run`` process, started ahead and waiting for ``go()``."""
+
+    def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str]):
+        self.name = name
+        self.out_path = workdir / f"{name}.jsonl"
+        self.err_path = workdir / f"{name}.log"
+        self._out = open(self.out_path, "wb")
+        self._err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-c", PRELOAD, *args], stdin=subprocess.PIPE,
+                                     stdout=self._out, stderr=self._err, env=env, cwd=REPO)
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.close()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+        self._err.close()
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.out_path.read_bytes().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # the line being written when the process was killed
+                pass
+        return out
+
+    def log(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+
+def read_checkpoint(db: Path) -> dict | None:
+    """The tracker checkpoint in the state database (read-only, as another process may write)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute("SELECT value FROM kv WHERE key='tracker'").fetchone()
+        return json.loads(row[0]) if row else None
+    finally:
+        conn.close()
+
+
+def stored_totals(db: Path) -> dict:
+    """Seconds per posture over every day in the database (finished days and today), and alerts."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        totals: dict[str, float] = {}
+        for (summary,) in conn.execute("SELECT summary FROM days"):
+            d = json.loads(summary)
+            for p in ("sitting", "standing", "walking", "lying", "not_worn", "unknown"):
+                totals[p] = totals.get(p, 0.0) + d[f"{p}_s"]
+        row = conn.execute("SELECT value FROM kv WHERE key='tracker'").fetchone()
+        if row:
+            today = json.loads(row[0])["snapshot"]["today"]
+            days = {json.loads(s)["date"] for (s,) in conn.execute("SELECT summary FROM days")}
+            if today["day"] not in days:
+                for p, v in today["seconds"].items():
+                    totals[p] = totals.get(p, 0.0) + v
+        alerts = [json.loads(p)["id"] for (p,) in conn.execute("SELECT payload FROM events WHERE type='alert'")]
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return {"seconds": totals, "alert_ids": alerts, "integrity": integrity}
+    finally:
+        conn.close()
+
+
+def timeline(events: list[dict], n_s: int, *, cuts: list[float] = ()) -> np.ndarray:
+    """Per-second posture (index i: the second ending at i + 1) from posture events; ``cuts`` are
+    times from which the posture is unknown (a process died) until the next event."""
+    marks = [(float(e["since_t"]), e["posture"]) for e in events if e["type"] == "posture"]
+    marks += [(c, "unknown") for c in cuts]
+    marks.sort(key=lambda m: m[0])
+    out = np.full(n_s, "unknown", dtype=object)
+    for k, (t0, posture) in enumerate(marks):
+        t1 = marks[k + 1][0] if k + 1 < len(marks) else n_s
+        a, b = max(0, int(round(t0))), min(n_s, int(round(t1)))
+        if b > a:
+            out[a:b] = posture
+    return out
+
+
+def sensor_episodes(events: list[dict]) -> list[dict]:
+    """Sensor faults from start to recovery, with the samples the driver says they cost."""
+    episodes, open_ = [], None
+    for e in events:
+        if e["type"] != "sensor":
+            continue
+        if e["status"] != "ok":
+            if open_ is None:
+                open_ = {"kind": e["status"], "start_s": round(e["t"], 1)}
+        elif open_ is not None:
+            open_.update(end_s=round(e["t"], 1), lasted_s=round(e["t"] - open_["start_s"], 1),
+                         lost_samples=e.get("lost_samples", 0))
+            episodes.append(open_)
+            open_ = None
+    if open_ is not None:
+        episodes.append(open_)
+    return episodes
+
+
+# ---------------------------------------------------------------------------------------------- soak
+
+def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None) -> dict:
+    """Run the clean and the faulty day; return the figures (see the module docstring).
+
+    ``broker`` is a ``tests.mosquitto.Mosquitto`` with persistence (started here if not running).
+    """
+    from sitsense.plan import parse_plan
+    from sitsense.synth import synthesize
+    from sitsense.traces import read_trace, write_trace
+    from tests.mosquitto import Collector, Mosquitto
+
+    wall0 = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    trace = synthesize(parse_plan(spec.plan), sample_rate_hz=spec.rate_hz, seed=spec.seed,
+                       start_time=spec.start_time)
+    duration_s = int(round(trace.duration_s))
+    trace_path = workdir / "day.csv.gz"
+    write_trace(trace_path, trace)
+    log(f"day of {duration_s / 3600:.1f} h written in {time.monotonic() - wall0:.1f} s")
+
+    t = time.monotonic()
+    read_trace(trace_path)
+    load_s = time.monotonic() - t
+
+    own_broker = broker is None
+    if broker is None:
+        broker = Mosquitto(workdir / "mosquitto", persist=True)
+    if broker.proc is None:
+        broker.start()
+    collector = Collector(broker, [f"sitsense/{DEVICE}/alert"], session=True)
+    config = write_config(workdir / "soak.toml", spec, broker)
+    db = workdir / "state" / "sitsense.db"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", STATE_DIRECTORY=str(workdir / "state"),
+               SOAK_TRACE=str(trace_path))
+    env.pop("NOTIFY_SOCKET", None)
+
+    epoch_lead_s = 1.0 + 3.0 * load_s
+    faulty_wall0 = time.monotonic()
+    epoch = faulty_wall0 + epoch_lead_s
+    args = ["-v", "run", "--config", str(config), "--sensor", f"fake:{trace_path}", "--speed", f"{spec.speed:g}",
+            "--epoch", repr(epoch), "--json", "--state", str(db), "--faults", spec.faults()]
+    first = Child(args, workdir, "run1", env)
+    second = Child(args, workdir, "run2", env) if spec.kill_at is not None else None
+    children = [c for c in (first, second) if c is not None]
+
+    def world() -> float:
+        return (time.monotonic() - epoch) * spec.speed
+
+    def sleep_until(w: float) -> None:
+        delay = epoch + w / spec.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    schedule: list[tuple[float, str]] = []
+    if spec.broker_outage:
+        a, d = spec.broker_outage
+        schedule += [(a, "broker_stop"), (a + d, "broker_start")]
+    if spec.kill_at is not None:
+        schedule += [(spec.kill_at, "kill"), (spec.kill_at + spec.down_s, "restart")]
+    schedule.sort()
+    staged: dict[str, float] = {}
+    kill_info: dict = {}
+    try:
+        first.go()
+        for at, action in schedule:
+            sleep_until(at)
+            if first.proc.poll() is not None and action in ("kill",):
+                raise RuntimeError(f"run1 ended (status {first.proc.returncode}) before the kill: {first.log()[-2000:]}")
+            if action == "broker_stop":
+                broker.stop()
+            elif action == "broker_start":
+                broker.start()
+            elif action == "kill":
+                first.kill()
+                kill_info["kill_s"] = world()  # nothing after this was read by run1
+                saved = read_checkpoint(db)
+                kill_info["checkpoint_s"] = float(saved["t"]) if saved else None
+            elif action == "restart":
+                assert second is not None
+                second.go()
+            staged[action] = round(world(), 1)
+            log(f"{action} at sensor time {staged[action]:.0f} s (planned {at:.0f} s)")
+        last = children[-1]
+        remaining_s = max(0.0, duration_s - world()) / spec.speed
+        status_last = last.wait(timeout=remaining_s + 120)
+        status_first = first.proc.returncode
+        faulty_wall_s = time.monotonic() - faulty_wall0
+        log(f"faulty run done in {faulty_wall_s:.1f} s (status {status_last})")
+
+        run_events = [first.events()] + ([second.events()] if second else [])
+        produced = [e["id"] for evs in run_events for e in evs if e["type"] == "alert"]
+        stored = stored_totals(db)
+        produced_ids = set(produced) | set(stored["alert_ids"])
+        topic = f"sitsense/{DEVICE}/alert"
+
+        def got() -> set[str]:
+            return {json.loads(m.payload)["id"] for m in collector.on(topic)}
+
+        deadline = time.monotonic() + 20.0
+        while not produced_ids <= got() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        received = [json.loads(m.payload)["id"] for m in collector.on(topic)]
+        logs = [c.log() for c in children]
+    finally:
+        collector.close()
+        for c in children:
+            c.close()
+        if own_broker:
+            broker.stop()
+
+    calibrations = [e for e in run_events[0] if e["type"] == "calibration"]
+    t = time.monotonic()
+    clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec),
+                             calibrations[0]["upright_g"] if calibrations else None)
+    clean_wall_s = time.monotonic() - t
+    log(f"clean run in {clean_wall_s:.1f} s")
+
+    # ---- figures
+    n_s = duration_s
+    clean = timeline(clean_events, n_s)
+    cuts = [kill_info["kill_s"]] if kill_info else []
+    faulty_events = [e for evs in run_events for e in evs]
+    faulty = timeline(faulty_events, n_s, cuts=cuts)
+    readable = faulty != "unknown"
+    ref_sitting_s = float(np.sum((clean == "sitting") & readable))
+    faulty_sitting_s = float(stored["seconds"].get("sitting", 0.0))
+    clean_unknown_s = float(np.sum(clean == "unknown"))
+    lost_s = float(np.sum(~readable)) - clean_unknown_s
+    resumed = [line for line in logs[-1].splitlines() if "resumed from a checkpoint" in line]
+    after_restart = [e for e in run_events[-1] if e["type"] == "alert"] if second else []
+    figures = {
+        "sensor_hours": round(duration_s / 3600, 2),
+        "speed": spec.speed,
+        "faults": spec.faults(),
+        "broker_outage_s": list(spec.broker_outage) if spec.broker_outage else None,
+        "staged_at_s": staged,
+        "exit_status": {"run1": status_first, "run2": status_last} if second else {"run1": status_last},
+        "tracebacks": sum(log_text.count("Traceback") for log_text in logs),
+        "error_lines": sum(" ERROR " in line for log_text in logs for line in log_text.splitlines()),
+        "alerts_produced": len(produced_ids),
+        "alerts_delivered": len(produced_ids & set(received)),
+        "alerts_missing": sorted(produced_ids - set(received)),
+        "alert_duplicates_received": len(received) - len(set(received)),
+        "clean_alerts": sum(e["type"] == "alert" for e in clean_events),
+        "alerts_during_broker_outage": sum(
+            1 for evs in run_events for e in evs if e["type"] == "alert" and spec.broker_outage
+            and spec.broker_outage[0] <= e["t"] < spec.broker_outage[0] + spec.broker_outage[1]),
+        "sensor_episodes": [ep for evs in run_events for ep in sensor_episodes(evs)],
+        "power_cut": {
+            "killed_at_s": round(kill_info.get("kill_s", 0.0), 1),
+            "last_checkpoint_s": round(kill_info.get("checkpoint_s") or 0.0, 1),
+            "counting_lost_s": round(kill_info.get("kill_s", 0.0) - (kill_info.get("checkpoint_s") or 0.0), 1),
+            "resumed": resumed[0].split(": ", 1)[-1] if resumed else None,
+            "alerts_after_restart": [{"id": e["id"], "bout_min": round(e["bout_s"] / 60, 1)} for e in after_restart],
+        } if kill_info else None,
+        "lost_sensor_s": round(lost_s, 1),
+        "unreadable_s": int(np.sum(~readable)),
+        "sitting_clean_total_s": float(np.sum(clean == "sitting")),
+        "sitting_reference_readable_s": ref_sitting_s,
+        "sitting_faulty_stored_s": round(faulty_sitting_s, 1),
+        "sitting_diff_pct": round(100.0 * (faulty_sitting_s - ref_sitting_s) / max(ref_sitting_s, 1.0), 3),
+        "db_integrity": stored["integrity"],
+        "calibration": {"faulty_at_s": calibrations[0]["t"] if calibrations else None,
+                        "upright_g": calibrations[0]["upright_g"] if calibrations else None},
+        "wall_s": {"clean": round(clean_wall_s, 1), "faulty": round(faulty_wall_s, 1),
+                   "total": round(time.monotonic() - wall0, 1)},
+    }
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reduced", action="store_true", help="the test suite's two-hour day instead of 24 h")
+    parser.add_argument("--speed", type=float, help="sensor seconds per real second (default: the day's own)")
+    parser.add_argument("--keep", help="work in this folder and keep it (logs, JSON lines, state database)")
+    args = parser.parse_args(argv)
+    spec = day_2h() if args.reduced else day_24h()
+    if args.speed:
+        spec.speed = args.speed
+    sys.path.insert(0, str(REPO))
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sitsense-soak-"))
+    figures = run_soak(spec, workdir, log=lambda m: print(m, file=sys.stderr, flush=True))
+    figures["workdir"] = str(workdir)
+    figures["spec"] = asdict(spec)
+    print(json.dumps(figures, indent=2))
+    ok = (not figures["alerts_missing"] and figures["tracebacks"] == 0 and abs(figures["sitting_diff_pct"]) <= 1.0
+          and figures["exit_status"].get("run2", figures["exit_status"].get("run1")) == 0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
