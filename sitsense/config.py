@@ -52,7 +52,8 @@ class PostureConfig:
                               "counts as taken off (backdated to when the stillness began)",
                               unit="min", lo=1.0, hi=120.0)
     decide_every_s: float = key(10.0, "decide postures in batches this long: much less CPU when the sensor is "
-                                "read every second; postures reach the tracker up to this much later "
+                                "read every second; postures reach the tracker up to this much later, "
+                                "except getting up from sitting or lying, which is decided at once "
                                 "(0 decides every step at once)", unit="s", lo=0.0, hi=60.0)
 
 

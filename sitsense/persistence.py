@@ -87,6 +87,7 @@ class StateKeeper:
             import numpy as np
 
             self.classifier.set_reference(np.asarray(upright, dtype=float))
+            self.classifier.pop_events()  # restoring the day's reference is no new calibration to announce
             log.info("using the upright reference of the resumed day (%s)", saved.get("source", "?"))
 
     # ------------------------------------------------------------------ output protocol
@@ -110,6 +111,10 @@ class StateKeeper:
         # interval is over must not lose the seconds it counted since the restart
         if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:
             self.checkpoint()
+
+    def wants_fresh_state(self, t: float) -> bool:
+        """A checkpoint is due at sensor time ``t``: the service then decides the postures it batches."""
+        return self._last_checkpoint_t is not None and t - self._last_checkpoint_t >= self.checkpoint_s
 
     def checkpoint(self) -> None:
         if self._last_t is None or self._last_wall is None:

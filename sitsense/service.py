@@ -83,11 +83,20 @@ class Service:
         if len(t_s):
             self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
+        if len(t_s) and self._fresh_state_wanted(float(t_s[-1])):
+            estimates += self._flush_classifier()
         if self.coach is not None and len(t_s):
             for ev in self.coach.observe(t_s, accel_g, self.sample_rate_hz):
                 self._emit(ev)
         for ev in self.classifier.pop_events():
             self._emit(ev)
+        self._apply(estimates)
+        self._drain_commands()
+        for hook in self.block_hooks:
+            hook(self)
+
+    def _apply(self, estimates) -> None:
+        """Step the tracker, posture changes and the coach through the classifier's estimates."""
         for est in estimates:
             wall = self.wall_at(est.t)
             changed = est.posture != self.posture
@@ -104,12 +113,20 @@ class Service:
             self.last_t = est.t
             if self.outputs:
                 self._update_state(est.t, wall)
-        self._drain_commands()
-        for hook in self.block_hooks:
-            hook(self)
+
+    def _flush_classifier(self) -> list:
+        """Estimates the classifier holds back for its next batch (``posture.decide_every_s``), decided now."""
+        flush = getattr(self.classifier, "flush", None)
+        return flush() if flush is not None else []
+
+    def _fresh_state_wanted(self, t: float) -> bool:
+        """True when an output (the state keeper before a checkpoint) needs the postures up to ``t`` now."""
+        return any(getattr(out, "wants_fresh_state", None) is not None and out.wants_fresh_state(t)
+                   for out in self.outputs)
 
     def finish(self) -> RunSummary:
-        """Emit and return the final summary."""
+        """Decide what the classifier still holds back, then emit and return the final summary."""
+        self._apply(self._flush_classifier())
         t = self.last_t if self.last_t is not None else 0.0
         for ev in self.tracker.flush(t):
             self._dispatch(ev)

@@ -77,6 +77,30 @@ def test_batched_decisions_arrive_late_but_complete(model):
     assert sum(got_per_block) + len(clf.flush()) == int(trace.duration_s)
 
 
+def test_getting_up_is_reported_at_once_even_when_deciding_in_batches(model):
+    """A guided hold starts when the wearer stands: batching must not make that buzz 10 s late."""
+    trace = synthesize(parse_plan("stand 20s, sit 3m, stand 1m"), sample_rate_hz=50, seed=6)
+
+    def first_standing_arrival(every_s):
+        """When (sensor time of the block) the first standing estimate after the sit came out."""
+        clf = StreamingClassifier(model, sample_rate_hz=50, decide_every_s=every_s)
+        for lo in range(0, len(trace), 50):
+            for est in clf.process(trace.t_s[lo:lo + 50], trace.accel_g[lo:lo + 50]):
+                if est.t > 150 and est.posture == "standing":
+                    return est.t, float(trace.t_s[min(lo + 49, len(trace) - 1)])
+        return None
+
+    unbatched_t, _ = first_standing_arrival(0.0)
+    assert 200 < unbatched_t < 210  # the wearer got up at 200 s
+    batched_t, arrived_at = first_standing_arrival(10.0)
+    assert batched_t == unbatched_t and arrived_at - unbatched_t <= 1.0
+    # and while sitting still the decisions are still batched (the CPU saving is kept)
+    clf = StreamingClassifier(model, sample_rate_hz=50, decide_every_s=10)
+    sitting = [len(clf.process(trace.t_s[lo:lo + 50], trace.accel_g[lo:lo + 50]))
+               for lo in range(40 * 50, 190 * 50, 50)]
+    assert sitting.count(0) > 0.7 * len(sitting)
+
+
 def test_sensor_on_a_table_becomes_not_worn_backdated(model):
     trace = synthesize(parse_plan("stand 30s, sit 5m, off 14m, stand 1m, walk 1m"), sample_rate_hz=25, seed=6)
     clf = StreamingClassifier(model, sample_rate_hz=25, not_worn_s=600)

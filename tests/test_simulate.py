@@ -53,8 +53,6 @@ def test_every_json_event_has_type_and_t(capsys, tmp_path):
                             "longest_bout_s", "breaks", "alerts"}
 
 
-@pytest.mark.xfail(reason="the provisional tilt classifier misses small sitting tilts; issue 3 replaces it",
-                   strict=False)
 def test_composed_real_day_gives_two_alerts_at_thirty_minutes(capsys, tmp_path, hapt_dir):
     path = tmp_path / "day.csv"
     write_trace(path, compose(hapt_dir, 3, parse_plan(PLAN), seed=1))

@@ -5,8 +5,11 @@ steps at once in a few array operations, then a short loop for the filter), keep
 last few seconds of samples. Deciding costs about the same for one step as for sixty, so with
 ``decide_every_s`` the classifier waits until that much new data has arrived: on a Pi reading
 its FIFO every second this cuts the CPU several-fold, and the estimates, stamped with their own
-step times, arrive at most that much later. ``flush()`` decides whatever is pending. Results do
-not depend on how the samples are split into blocks.
+step times, arrive at most that much later. The one moment where lateness shows is getting up
+(a guided hold starts on it, a break is proven by it): while the last posture decided is
+sedentary (or unknown), a block with movement in it is decided at once, and so is every block up
+to ``PROMPT_AFTER_MOVE_S`` after the movement stops. ``flush()`` decides whatever is pending.
+Results do not depend on how the samples are split into blocks or when they are decided.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from .notworn import NotWornDetector
 from .smoothing import OUTPUT_POSTURES, ForwardFilter
 
 _POSTURE_ARRAY = np.array(OUTPUT_POSTURES, dtype=object)
+PROMPT_AFTER_MOVE_S = 6.0  # keep deciding at once this long after a movement out of a sedentary posture
+_PROMPT_POSTURES = frozenset({"sitting", "lying", "unknown", "not_worn"})
 
 
 class StreamingClassifier:
@@ -50,6 +55,8 @@ class StreamingClassifier:
         self._pending_a: list[np.ndarray] = []
         self._next_end: float | None = None
         self._last_t = 0.0
+        self._last_posture = "unknown"
+        self._prompt_until = -math.inf
 
     # ------------------------------------------------------------------ contract
 
@@ -68,7 +75,13 @@ class StreamingClassifier:
         self._pending_t.append(np.asarray(t_s, float))
         self._pending_a.append(np.asarray(accel_g, float))
         self._last_t = float(t_s[-1])
-        if self._next_end is not None and self._last_t < self._next_end + self.decide_every_s - self.step_s:
+        if self._last_posture in _PROMPT_POSTURES and len(t_s) > 1:
+            a = self._pending_a[-1]
+            # a range of 2 std is the least any signal with that std can have: a cheap, safe test
+            if float((a.max(axis=0) - a.min(axis=0)).max()) >= 2 * self.moving_std_g:
+                self._prompt_until = self._last_t + PROMPT_AFTER_MOVE_S
+        due = self._next_end is None or self._last_t >= self._next_end + self.decide_every_s - self.step_s
+        if not due and self._last_t > self._prompt_until:
             return []
         return self.flush()
 
@@ -87,6 +100,7 @@ class StreamingClassifier:
             ends = self._next_end + self.step_s * np.arange(n_steps)
             out = self._decide(t, a, ends)
             self._next_end = float(ends[-1] + self.step_s)
+            self._last_posture = out[-1].posture
         keep = int(np.searchsorted(t, self._next_end - self.step_s - CONTEXT_S - BLOCK_S, side="left"))
         self._t, self._a = t[keep:], a[keep:]
         return out
