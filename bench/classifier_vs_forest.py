@@ -7,8 +7,10 @@ held-out users' rows, built the same way with the training fold's nominal forwar
 compares the bare models row by row, WITHOUT the HMM smoother of the streaming classifier; a row
 counts as right when the most probable of the four postures is its label (transition rows are
 trained on but not scored). The streaming classifier (model plus smoother) is also scored on the
-held-out recordings by the evaluation protocol, for reference. Times are process CPU seconds
-(numpy's BLAS threads included); scikit-learn is a dev extra, not a dependency.
+held-out recordings by the evaluation protocol, for reference. Both models run on one thread
+(the forest with n_jobs=1, numpy's BLAS limited to one thread through threadpoolctl, which comes
+with scikit-learn); times are process CPU seconds, the median over the folds. scikit-learn is a
+dev extra, not a dependency.
 
     PYTHONPATH=. python bench/classifier_vs_forest.py [--quick]
 """
@@ -58,6 +60,13 @@ def require_sklearn():
         raise ImportError("classifier_vs_forest needs scikit-learn (a dev extra): "
                           f"pip install scikit-learn ({exc})") from None
     return RandomForestClassifier
+
+
+def one_thread():
+    """A context that limits numpy's BLAS (and OpenMP) to one thread, like the forest's n_jobs=1."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def require_hapt(root: str | Path) -> Path:
@@ -163,13 +172,13 @@ def run_fold(train_tr: list[Trace], test_tr: list[Trace], held: list[int], trees
 
 
 def pool(folds: list[dict], who: str) -> dict:
-    """One model's figures over all folds: pooled accuracies, mean per-fold times and sizes."""
+    """One model's figures over all folds: pooled accuracies, median per-fold times and sizes."""
     conf = sum(f[who]["confusion"] for f in folds)
     out = accuracies(conf)
     out["confusion"] = {s: dict(zip(POSTURE_STATES, map(int, row))) for s, row in zip(POSTURE_STATES, conf)}
     for key in ("train_cpu_s", "predict_cpu_s_per_10k", "bytes"):
         vals = [f[who][key] for f in folds]
-        out[key] = float(np.mean(vals))
+        out[key] = float(np.median(vals))
         out[key + "_per_fold"] = vals
     out["bytes"] = int(round(out["bytes"]))
     return out
@@ -180,17 +189,10 @@ def crossval(root: str | Path, users: list[int], fold_size: int, trees: int, see
     """Both models through leave-``fold_size``-users-out; pooled figures and per-fold details."""
     require_sklearn()
     traces = read_hapt(require_hapt(root), set(users))
-    by_user: dict[int, list[Trace]] = {}
-    for tr in traces:
-        by_user.setdefault(int(tr.metadata["user"]), []).append(tr)
-    folds = []
-    for held in make_folds(users, fold_size):
-        train_tr = [tr for u, trs in by_user.items() if u not in held for tr in trs]
-        test_tr = [tr for u in held for tr in by_user.get(u, [])]
-        if train_tr and test_tr:
-            folds.append(run_fold(train_tr, test_tr, held, trees, seed, streaming))
+    with one_thread():
+        folds = run_folds(traces, users, fold_size, trees, seed, streaming)
     out = {"users": users, "fold_size": fold_size, "folds": len(folds), "trees": trees, "random_state": seed,
-           "rates_hz": list(RATES_HZ), "scoring": NO_SMOOTHING,
+           "rates_hz": list(RATES_HZ), "scoring": NO_SMOOTHING, "threads": 1,
            "train_rows_per_fold": [f["train_rows"] for f in folds],
            "test_rows_per_fold": [f["test_rows"] for f in folds],
            "sitsense": pool(folds, "sitsense"), "forest": pool(folds, "forest")}
@@ -204,6 +206,21 @@ def crossval(root: str | Path, users: list[int], fold_size: int, trees: int, see
     return out
 
 
+def run_folds(traces: list[Trace], users: list[int], fold_size: int, trees: int, seed: int,
+              streaming: bool) -> list[dict]:
+    """Every fold's results, holding out consecutive users in turn."""
+    by_user: dict[int, list[Trace]] = {}
+    for tr in traces:
+        by_user.setdefault(int(tr.metadata["user"]), []).append(tr)
+    folds = []
+    for held in make_folds(users, fold_size):
+        train_tr = [tr for u, trs in by_user.items() if u not in held for tr in trs]
+        test_tr = [tr for u in held for tr in by_user.get(u, [])]
+        if train_tr and test_tr:
+            folds.append(run_fold(train_tr, test_tr, held, trees, seed, streaming))
+    return folds
+
+
 def human_bytes(n: int) -> str:
     """Bytes as kB or MB (decimal)."""
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
@@ -211,7 +228,7 @@ def human_bytes(n: int) -> str:
 
 def cost_text(m: dict) -> str:
     """Training time, prediction time and size of one model, for the table."""
-    return (f"train {m['train_cpu_s']:.1f} s CPU/fold, predict {m['predict_cpu_s_per_10k']:.3f} s / 10k rows, "
+    return (f"train {m['train_cpu_s']:.1f} s CPU/fold, predict {m['predict_cpu_s_per_10k']:.2g} s / 10k rows, "
             f"{human_bytes(m['bytes'])}")
 
 
@@ -237,9 +254,15 @@ def measure(quick: bool = False, hapt: str | Path | None = None) -> dict:
     """For bench/run_all.py: both models' accuracy, time and size; ``rows`` for the markdown table."""
     require_sklearn()
     root = require_hapt(hapt or default_hapt_dir())
-    users, fold_size, trees = (list(range(1, 9)), 4, 30) if quick else (list(range(1, 25)), 4, 100)
+    users, trees = (list(range(1, 9)), 30) if quick else (list(range(1, 25)), 100)
+    return run(root, users, 4, trees)
+
+
+def run(root: str | Path, users: list[int], fold_size: int, trees: int, seed: int = 0,
+        streaming: bool = True) -> dict:
+    """crossval plus its total CPU and wall time and the table rows."""
     c0, w0 = time.process_time(), time.perf_counter()
-    r = crossval(root, users, fold_size, trees)
+    r = crossval(root, users, fold_size, trees, seed, streaming)
     r["total_cpu_s"] = round(time.process_time() - c0, 1)
     r["total_wall_s"] = round(time.perf_counter() - w0, 1)
     r["rows"] = table_rows(r)
@@ -254,7 +277,7 @@ def report(r: dict) -> str:
              f"~{int(np.mean(r['train_rows_per_fold'])):,} training rows per fold); {r['scoring']}",
              f"{'':34s}{'sitsense':>14s}{'forest (' + str(r['trees']) + ')':>18s}"]
     for key, fmt in (("sit_stand_accuracy", "{:.4f}"), ("posture_accuracy", "{:.4f}"),
-                     ("train_cpu_s", "{:.2f}"), ("predict_cpu_s_per_10k", "{:.4f}")):
+                     ("train_cpu_s", "{:.2f}"), ("predict_cpu_s_per_10k", "{:.4f}")):  # times: median fold
         lines.append(f"{key:34s}{fmt.format(ours[key]):>14s}{fmt.format(forest[key]):>18s}")
     lines.append(f"{'model bytes (npz / pickle)':34s}{ours['bytes']:>14,d}{forest['bytes']:>18,d}")
     for s in POSTURE_STATES:
@@ -287,14 +310,10 @@ def main() -> int:
     users = sorted(parse_users(args.users or ("1-8" if args.quick else "1-24")))
     trees = args.trees or (30 if args.quick else 100)
     try:
-        c0, w0 = time.process_time(), time.perf_counter()
-        r = crossval(args.hapt, users, args.fold_size, trees, args.seed, streaming=not args.no_streaming)
+        r = run(args.hapt, users, args.fold_size, trees, args.seed, streaming=not args.no_streaming)
     except (ImportError, FileNotFoundError) as exc:
         print(f"classifier_vs_forest: {exc}", file=sys.stderr)
         return 2
-    r["total_cpu_s"] = round(time.process_time() - c0, 1)
-    r["total_wall_s"] = round(time.perf_counter() - w0, 1)
-    r["rows"] = table_rows(r)
     print(json.dumps(r, indent=2) if args.json else report(r))
     return 0
 

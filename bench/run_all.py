@@ -169,7 +169,20 @@ def _optional_sections(quick: bool):
         out.append(("classifier", lambda: bench_classifier.measure(quick=quick)))
     except ImportError:
         pass
+    try:
+        from bench import classifier_vs_forest
+        out.append(("forest", lambda: _skippable(classifier_vs_forest.measure, quick=quick)))
+    except ImportError:
+        pass
     return out
+
+
+def _skippable(fn, **kw) -> dict:
+    """Run an optional benchmark; a missing dev tool or data set is a skip with its reason, not an error."""
+    try:
+        return fn(**kw)
+    except (ImportError, FileNotFoundError) as exc:
+        return {"skipped": str(exc)}
 
 
 def table(r: dict) -> str:
@@ -190,10 +203,13 @@ def table(r: dict) -> str:
     if "sitsense_run_mb" in me:
         rows.append(f"| peak RSS of `sitsense run` (fake sensor) | {me['sitsense_run_mb']} MB | python + numpy "
                     f"{me['python_numpy_mb']} MB | {me['target']} |")
-    for name in ("live_loop", "classifier"):
+    for name in ("live_loop", "classifier", "forest"):
         sec = r.get(name, {})
         for row in sec.get("rows", []):
             rows.append("| " + " | ".join(str(x) for x in row) + " |")
+    skipped = [f"{k}: {v['skipped']}" for k, v in r.items() if isinstance(v, dict) and "skipped" in v]
+    if skipped:
+        rows.append("\nskipped:\n" + "\n".join(skipped))
     errors = [f"{k}: {v['error']}" for k, v in r.items() if isinstance(v, dict) and "error" in v]
     return "\n".join(rows) + ("\n\nerrors:\n" + "\n".join(errors) if errors else "")
 
