@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 
@@ -61,7 +61,8 @@ class SimClock:
 
     def wall_at(self, t_s: float) -> datetime:
         """Local wall time at monotonic ``t_s`` (computed as elapsed time, so DST-correct)."""
-        return (self._start_wall + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+        # elapsed time is added in UTC: aware arithmetic in a zone with DST would be off by an hour
+        return (self._start_wall.astimezone(timezone.utc) + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
 
     def advance_to(self, t_s: float) -> None:
         if t_s > self._now_s:
@@ -106,7 +107,8 @@ class ScaledClock:
 
     def wall_at(self, t_s: float) -> datetime:
         """Local wall time at monotonic ``t_s``."""
-        return (self._start_wall + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+        # elapsed time is added in UTC: aware arithmetic in a zone with DST would be off by an hour
+        return (self._start_wall.astimezone(timezone.utc) + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

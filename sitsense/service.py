@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import numpy as np
@@ -213,14 +213,19 @@ class Service:
     def _wall_anchor(self, t: float) -> tuple[float, datetime]:
         if isinstance(self.clock, SimClock):
             return t, self.clock.wall_at(t)
-        return t, self.clock.wall() - timedelta(seconds=self.clock.monotonic() - t)
+        return t, _shift(self.clock.wall(), t - self.clock.monotonic())
 
     def wall_at(self, t: float) -> datetime:
         """Local wall time of monotonic ``t``."""
         if isinstance(self.clock, SimClock):
             return self.clock.wall_at(t)
         base_t, base_wall = self._wall_base or self._wall_anchor(t)
-        return base_wall + timedelta(seconds=t - base_t)
+        return _shift(base_wall, t - base_t)
+
+
+def _shift(wall: datetime, seconds: float) -> datetime:
+    """``wall`` moved by elapsed seconds, in its own zone (added in UTC, so right across DST changes)."""
+    return (wall.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(wall.tzinfo)
 
 
 def calibrated_reference(events: Iterable[Event]) -> tuple[float, float, float] | None:

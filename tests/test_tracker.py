@@ -24,7 +24,8 @@ class Day:
         self.wall_offset_s = 0.0
 
     def wall(self) -> datetime:
-        return self.start + timedelta(seconds=self.t + self.wall_offset_s)
+        elapsed = timedelta(seconds=self.t + self.wall_offset_s)  # added in UTC, so DST-correct
+        return (self.start.astimezone(timezone.utc) + elapsed).astimezone(self.start.tzinfo)
 
     def do(self, posture: str, seconds: float) -> "Day":
         for _ in range(int(seconds)):
@@ -167,6 +168,29 @@ def test_local_midnight_follows_the_wall_clock_zone():
     berlin = datetime(2026, 3, 2, 23, 30, tzinfo=ZoneInfo("Europe/Berlin"))  # 22:30 UTC
     d = Day(start=berlin).do("standing", 40 * 60)
     assert [e.date for e in d.events if type(e) is DaySummary] == ["2026-03-02"]
+
+
+def test_a_day_with_a_daylight_saving_change_rolls_over_at_its_own_midnight():
+    from zoneinfo import ZoneInfo
+    from sitsense.clock import SimClock
+    berlin = ZoneInfo("Europe/Berlin")
+    # 2026-03-29 is 23 hours long in Berlin (02:00 -> 03:00); a clock on it must agree
+    start = datetime(2026, 3, 28, 23, 30, tzinfo=berlin)
+    assert SimClock(start).wall_at(4 * 3600).strftime("%H:%M %Z") == "04:30 CEST"
+    d = Day(start=start).do("standing", 30 * 60 + 23 * 3600 + 10 * 60)
+    days = [e for e in d.events if type(e) is DaySummary]
+    assert [e.date for e in days] == ["2026-03-28", "2026-03-29"]
+    assert days[1].standing_s == pytest.approx(23 * 3600, abs=2)
+    assert d.tracker.today.day == "2026-03-30"
+
+
+def test_a_wall_clock_jump_forward_past_midnight_starts_a_new_day_without_losing_time():
+    d = Day(start=datetime(2026, 3, 2, 22, 0, tzinfo=timezone.utc)).do("sitting", 20 * 60)
+    d.wall_offset_s = 3 * 3600  # the clock is set three hours ahead: now past midnight
+    d.do("sitting", 10 * 60)
+    days = [e for e in d.events if type(e) is DaySummary]
+    assert [e.date for e in days] == ["2026-03-02"]
+    assert days[0].sitting_s + d.tracker.today.seconds["sitting"] == pytest.approx(30 * 60, abs=2)
 
 
 def test_a_wall_clock_jump_neither_creates_nor_erases_sitting_time():
