@@ -7,7 +7,7 @@ database's event log and day history. Everything here works on ``DayReport`` obj
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable
 
 from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
@@ -159,35 +159,60 @@ def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayRe
 def from_store(store, dates: Iterable[str]) -> list[DayReport]:
     """Rebuild day reports from the state database's history and event log."""
     wanted = sorted(set(dates))
+    if not wanted:
+        return []
     days = {d["date"]: d for d in store.days() if d["date"] in wanted}
+    events = store.events(since_wall=wanted[0])
+    before = store.last_event_before("posture", wanted[0])  # the posture the first day began in
+    segments = _stored_segments(([before] if before else []) + events)
     reports = []
-    events = store.events(since_wall=wanted[0] if wanted else None) if wanted else []
     for date in wanted:
         rep = DayReport(date, stats=days.get(date, {}))
-        current: tuple[datetime, str] | None = None
+        for a, b, posture in segments:
+            day_start = datetime.combine(datetime.fromisoformat(date).date(), time(0), a.tzinfo)
+            lo, hi = max(a, day_start), min(b, day_start + timedelta(days=1))
+            if lo < hi:
+                rep.segments.append((lo, hi, posture))
         for ev in events:
-            wall = datetime.fromisoformat(ev["wall"])
-            if wall.date().isoformat() != date:
+            if ev["wall"][:10] != date:
                 continue
+            wall = datetime.fromisoformat(ev["wall"])
             kind = ev["type"]
-            if kind == "posture":
-                start = wall - timedelta(seconds=ev["t"] - ev["since_t"])
-                if current:
-                    rep.segments = [(a, min(b, start), p) for a, b, p in rep.segments if a < start]
-                    rep.segments.append((current[0], start, current[1]))
-                current = (start, ev["posture"])
-            elif kind == "alert":
+            if kind == "alert":
                 rep.alerts.append((wall, ev["id"]))
             elif kind == "outcome" and ev.get("heeded"):
                 rep.heeded_ids.add(ev["alert_id"])
             elif kind == "break":
                 rep.breaks.append((wall - timedelta(seconds=ev["duration_s"]), ev["duration_s"]))
-        if current:
-            last_wall = max((datetime.fromisoformat(e["wall"]) for e in events
-                             if e["wall"][:10] == date), default=current[0])
-            rep.segments.append((current[0], max(last_wall, current[0]), current[1]))
         reports.append(rep)
     return reports
+
+
+def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datetime, str]]:
+    """Posture segments from logged posture events, carried across midnight.
+
+    A segment lasts until the next posture, the end of the run (its logged ``summary``) or the last
+    logged event. A posture event may be backdated (``since_t``): it cuts short whatever was drawn since.
+    """
+    segments: list[tuple[datetime, datetime, str]] = []
+    current: tuple[datetime, str] | None = None
+    last_wall: datetime | None = None
+    for ev in events:
+        wall = datetime.fromisoformat(ev["wall"])
+        last_wall = wall if last_wall is None else max(last_wall, wall)
+        if ev["type"] == "summary" and current:  # the service stopped: nothing is known until it restarts
+            segments.append((current[0], max(wall, current[0]), current[1]))
+            current = None
+        if ev["type"] != "posture":
+            continue
+        start = wall - timedelta(seconds=ev["t"] - ev.get("since_t", ev["t"]))
+        if current:
+            segments = [(a, min(b, start), p) for a, b, p in segments if a < start]
+            segments.append((current[0], start, current[1]))
+        current = (start, ev["posture"])
+    if current and last_wall is not None:
+        segments.append((current[0], max(last_wall, current[0]), current[1]))
+    return segments
 
 
 # ---------------------------------------------------------------------- text

@@ -147,7 +147,19 @@ class Store:
         q = "SELECT summary FROM days ORDER BY day DESC" + (f" LIMIT {int(n)}" if n else "")
         return [json.loads(r[0]) for r in self.conn.execute(q).fetchall()][::-1]
 
+    def last_event_before(self, type_: str, wall: str) -> dict[str, Any] | None:
+        """The newest logged event of ``type_`` stamped before ``wall`` (ISO text), or None."""
+        assert self.conn is not None
+        row = self.conn.execute("SELECT wall, payload FROM events WHERE type = ? AND wall < ? ORDER BY id DESC LIMIT 1",
+                                (type_, wall)).fetchone()
+        if row is None:
+            return None
+        d = json.loads(row[1])
+        d["wall"] = row[0]
+        return d
+
     def events(self, types: Iterable[str] | None = None, since_wall: str | None = None) -> list[dict[str, Any]]:
+        """Logged events in order, optionally only of ``types`` and stamped at or after ``since_wall``."""
         assert self.conn is not None
         q = "SELECT wall, payload FROM events"
         args: list[Any] = []

@@ -1,6 +1,7 @@
 """A real Mosquitto for the tests: started on a free loopback port with its own config file.
 
 Also a small paho subscriber (``Collector``) that records what arrives, with polling waits.
+With ``tls`` the listener speaks only TLS (the test makes the certificates, see test_mqtt_tls.py).
 Without the ``mosquitto`` binary the fixtures skip (or fail under CI=true, see ``require``).
 """
 
@@ -46,7 +47,8 @@ class Mosquitto:
     """One broker process; ``stop()`` and ``start()`` keep the port (and, with ``persist``, the
     sessions and retained messages), so outages can be staged."""
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, persist: bool = False):
+    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, persist: bool = False,
+                 tls: BrokerTls | None = None):
         require(MOSQUITTO is not None, "mosquitto not installed (apt install mosquitto)")
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +59,9 @@ class Mosquitto:
                  # started as root (containers, CI) mosquitto would switch to user 'mosquitto', which
                  # cannot read the test's private temp folder; as any other user this line is ignored
                  f"user {pwd.getpwuid(os.getuid()).pw_name}"]
+        if tls:  # listener options: they apply to the listener line above
+            lines[1:1] = [f"cafile {tls.cafile}", f"certfile {tls.certfile}", f"keyfile {tls.keyfile}",
+                          f"require_certificate {'true' if tls.require_certificate else 'false'}"]
         if users:
             require(MOSQUITTO_PASSWD is not None, "mosquitto_passwd not installed (apt install mosquitto)")
             pwfile = self.dir / "passwd"
@@ -101,6 +106,17 @@ class Mosquitto:
         self.proc = None
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener: the CA that signed client certificates, the broker's certificate and key, and
+    whether a client must present a certificate signed by ``cafile``."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+
 @dataclass
 class Received:
     topic: str
@@ -118,7 +134,8 @@ class Collector:
     queued QoS 1 messages across a broker restart (clean_session False)."""
 
     def __init__(self, broker: Mosquitto, topics: list[str], *, session: bool = False,
-                 username: str | None = None, password: str | None = None):
+                 username: str | None = None, password: str | None = None, tls_ca: Path | None = None,
+                 tls_cert: Path | None = None, tls_key: Path | None = None):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -130,6 +147,9 @@ class Collector:
                                   clean_session=not session)
         if username:
             self.client.username_pw_set(username, password)
+        if tls_ca:
+            self.client.tls_set(ca_certs=str(tls_ca), certfile=tls_cert and str(tls_cert),
+                                keyfile=tls_key and str(tls_key))
         self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self.subscribed.set()

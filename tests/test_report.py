@@ -112,3 +112,25 @@ def test_report_of_three_stored_days_with_trend_and_picture(tmp_path, capsys):
 def test_report_without_stored_data_says_so(tmp_path, capsys):
     assert main(["report", "--day", "2026-01-01", "--state", str(tmp_path / "empty.db")]) == 78
     assert "nothing stored for 2026-01-01" in capsys.readouterr().err
+
+
+def test_a_posture_held_across_midnight_is_drawn_on_both_days(tmp_path):
+    """Stored days: the night's posture must not vanish from the morning's timeline."""
+    from sitsense import report
+    db = tmp_path / "state.db"
+    trace = synthesize(parse_plan("stand 1m, sit 1h29m, walk 10m"), sample_rate_hz=10, seed=2)
+    clock = SimClock(datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc))
+    service = Service(Config(), clock=clock, source=ReplaySource(trace, clock))
+    store = Store(db).open()
+    keeper = StateKeeper(store, service.tracker)
+    keeper.resume(0.0, clock.wall_at(0.0))
+    service.outputs.append(keeper)
+    service.run()
+    keeper.close()
+    reps = report.from_store(store, ["2026-03-02", "2026-03-03"])
+    store.close()
+    first_of_day2 = min(reps[1].segments)
+    assert first_of_day2[2] == "sitting" and first_of_day2[0].strftime("%H:%M") == "00:00"
+    sitting = [sum((b - a).total_seconds() for a, b, p in rep.segments if p == "sitting") for rep in reps]
+    assert sitting[0] == pytest.approx(59 * 60, abs=60) and sitting[1] == pytest.approx(30 * 60, abs=60)
+    assert max(b for _, b, _ in reps[1].segments).strftime("%H:%M") in ("00:39", "00:40")  # the run's end

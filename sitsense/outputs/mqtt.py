@@ -23,7 +23,9 @@ import os
 import queue
 import re
 import socket
+import ssl
 import stat
+import sys
 import threading
 import time
 import uuid
@@ -637,8 +639,21 @@ class MqttOutput:
         self._wake.set()
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        self.last_error = f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
-        self._log_once("unreachable", logging.WARNING, "MQTT: %s; retrying (up to every %d s); alerts wait "
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        exc = sys.exc_info()[1]  # paho calls this inside its ``except OSError`` but does not pass it on
+        key = "unreachable"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            key = "unreachable:tls"
+            self.last_error = (f"TLS: the broker's certificate at {where} was not accepted "
+                               f"({exc.verify_message}); check that mqtt.tls_ca is the CA that signed it "
+                               "and that mqtt.host is a name in it")
+        elif isinstance(exc, ssl.SSLError):
+            key = "unreachable:tls"
+            self.last_error = (f"TLS handshake with {where} failed ({exc.reason or exc}); check mqtt.tls_ca, "
+                               "mqtt.tls_cert, mqtt.tls_key and that the port is the broker's TLS listener")
+        else:
+            self.last_error = f"cannot reach the broker at {where}"
+        self._log_once(key, logging.WARNING, "MQTT: %s; retrying (up to every %d s); alerts wait "
                        "in the outbox", self.last_error, self.cfg.reconnect_max_s)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
