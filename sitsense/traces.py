@@ -163,35 +163,37 @@ class _NeedSlowPath(Exception):
     pass
 
 
-_LABEL_BYTES = [(b"," + name.encode() + b"\n", b"," + str(code).encode() + b"\n")
-                for name, code in LABEL_CODE.items()]
+_NUMERIC = [("t", "f8"), ("ax", "f8"), ("ay", "f8"), ("az", "f8")]
+_LONGEST_LABEL = max(len(name) for name in LABEL_CODE)
 
 
 def _fast_body(body: bytes, columns: list[str]):
+    """numpy's C parser in one pass; anything unusual raises _NeedSlowPath, which names the line."""
     ncol = len(columns)
+    # one byte longer than any label, so an unknown longer word cannot pass as a known prefix
+    dtype = np.dtype(_NUMERIC + ([("label", f"S{_LONGEST_LABEL + 1}")] if ncol == 5 else []))
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data" is reported by the caller
+            rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=dtype, ndmin=1, comments=None)
+    except ValueError:
+        raise _NeedSlowPath from None
+    t = rows["t"].copy()
+    acc = np.stack([rows["ax"], rows["ay"], rows["az"]], axis=1)
+    labels = None
     if ncol == 5:
-        for old, new in _LABEL_BYTES:
-            body = body.replace(old, new)
-        body = body.replace(b",\n", b"," + str(NO_LABEL).encode() + b"\n")
-    if re.search(rb"[^0-9eE+\-.,\n ]", body):
-        raise _NeedSlowPath  # letters left over: unknown labels, nan/inf words, garbage
-    nlines = body.count(b"\n") - body.count(b"\n\n")
-    with np.errstate(all="ignore"):
-        try:
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                flat = np.fromstring(body.replace(b",", b" "), sep=" ")  # noqa: NPY201 (text mode is fine)
-        except (ValueError, DeprecationWarning):
-            raise _NeedSlowPath from None
-    if flat.size != nlines * ncol or body.count(b",") != nlines * (ncol - 1):
-        raise _NeedSlowPath
-    rows = flat.reshape(nlines, ncol)
-    t = np.ascontiguousarray(rows[:, 0])
-    acc = np.ascontiguousarray(rows[:, 1:4])
-    labels = rows[:, 4].astype(np.int8) if ncol == 5 else None
-    if labels is not None and (labels == NO_LABEL).all():
-        labels = None
+        raw = rows["label"]
+        labels = np.full(len(rows), NO_LABEL, dtype=np.int8)
+        known = raw == b""
+        for name, code in LABEL_CODE.items():
+            hit = raw == name.encode()
+            labels[hit] = code
+            known |= hit
+        if not known.all():
+            raise _NeedSlowPath  # an unknown label: the slow path says which line
+        if (labels == NO_LABEL).all():
+            labels = None
     return t, acc, labels
 
 
