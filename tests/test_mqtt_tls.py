@@ -201,7 +201,8 @@ def test_a_broker_certificate_from_another_ca_is_refused_with_a_clear_warning(tl
     sub.wait_value("sitsense/wrongca/status", "online")
 
 
-def test_client_certificate_lets_the_pi_in_and_its_absence_keeps_it_out(mtls_broker, certs, tmp_path, closing):
+def test_client_certificate_lets_the_pi_in_and_its_absence_keeps_it_out(mtls_broker, certs, tmp_path, closing,
+                                                                        caplog):
     sub = Collector(mtls_broker, ["sitsense/+/alert", "sitsense/+/status"], tls_ca=certs.ca.crt,
                     tls_cert=certs.client.crt, tls_key=certs.client.key)
     closing(sub)
@@ -215,5 +216,18 @@ def test_client_certificate_lets_the_pi_in_and_its_absence_keeps_it_out(mtls_bro
     [msg] = sub.wait_for("sitsense/withcert/alert")
     assert json.loads(msg.payload)["id"] == "withcert-0001"
     sub.wait_value("sitsense/withcert/status", "online")
+    # without a certificate the broker hangs up (TLS 1.3: after the handshake); the log must say why
+    wait_until(lambda: "mqtt.tls_cert" in anon.last_error, 5, "the output to report the missing client certificate")
     assert nothing_arrives(sub, "sitsense/nocert/", 1.5)
     assert not anon.connected and len(anon.outbox) == 1
+    hints = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "client certificate" in
+             r.getMessage()]
+    assert len(hints) == 1 and f":{mtls_broker.port}" in hints[0], hints
+
+
+def test_a_tls_port_without_tls_ca_is_reported(tls_broker, tmp_path, closing, caplog):
+    out = start_service_output(tls_broker, "plain", tmp_path)  # the user forgot [mqtt] tls_ca
+    closing(out)
+    wait_until(lambda: "mqtt.tls_ca" in out.last_error, 5, "the output to suggest TLS")
+    assert not out.connected
+    assert any("is it a TLS port" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

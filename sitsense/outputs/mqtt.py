@@ -346,6 +346,7 @@ class MqttOutput:
         self._configure(self.client)
 
         self._connected = False
+        self._awaiting_connack = False  # a socket is open but the broker has not answered CONNECT yet
         self.last_error = ""
         self._logged: set[str] = set()
         self._state_lock = threading.Lock()
@@ -603,12 +604,14 @@ class MqttOutput:
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         # paho leaves Nagle's algorithm on: a small alert written just after a state update then
         # waits for the broker's delayed ACK (up to 40 ms on Linux). Alerts should go out at once.
+        self._awaiting_connack = True
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, AttributeError):
             pass
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._awaiting_connack = False
         if getattr(reason_code, "is_failure", False):
             self.last_error = f"broker refused the connection: {reason_code}"
             self._log_once(f"refused:{reason_code}", logging.ERROR,
@@ -661,6 +664,13 @@ class MqttOutput:
         self._connected = False
         if was and not self._closed:
             self._log_once("lost", logging.WARNING, "MQTT: connection lost (%s); reconnecting", reason_code)
+        elif self._awaiting_connack and not self._closed:  # e.g. a TLS 1.3 broker wanting a client certificate
+            hint = ("does it want a client certificate it trusts (mqtt.tls_cert, mqtt.tls_key)?" if self.cfg.tls_ca
+                    else "is it a TLS port (mqtt.tls_ca)?")
+            self.last_error = (f"the broker at {self.cfg.host}:{self.cfg.port} closed the connection without "
+                               f"answering ({reason_code}); {hint}")
+            self._log_once("unreachable:dropped", logging.WARNING, "MQTT: %s (retrying)", self.last_error)
+        self._awaiting_connack = False
         self._inbox.put(("disconnected", None))
         self._wake.set()
 
