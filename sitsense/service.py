@@ -83,7 +83,7 @@ class Service:
         if len(t_s):
             self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
-        if len(t_s) and self._fresh_state_wanted(float(t_s[-1])):
+        if len(t_s) and self._decide_now(float(t_s[-1])):
             estimates += self._flush_classifier()
         if self.coach is not None and len(t_s):
             for ev in self.coach.observe(t_s, accel_g, self.sample_rate_hz):
@@ -119,8 +119,10 @@ class Service:
         flush = getattr(self.classifier, "flush", None)
         return flush() if flush is not None else []
 
-    def _fresh_state_wanted(self, t: float) -> bool:
-        """True when an output (the state keeper before a checkpoint) needs the postures up to ``t`` now."""
+    def _decide_now(self, t: float) -> bool:
+        """Postures up to ``t`` are needed now: an alert may fall due, or a checkpoint is due."""
+        if self.tracker.alert_due(t, self.wall_at(t)):
+            return True
         return any(getattr(out, "wants_fresh_state", None) is not None and out.wants_fresh_state(t)
                    for out in self.outputs)
 

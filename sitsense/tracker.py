@@ -237,6 +237,12 @@ class Tracker:
         self.pending.append(_PendingAlert(alert.id, t, self.reminders))
         self.next_alert_t = max(t + self.snooze_s, self.snoozed_until_t or 0.0)
 
+    def alert_due(self, t: float, wall: datetime) -> bool:
+        """Whether a sedentary posture at ``t`` would raise an alert now (nothing is changed)."""
+        return (self.bout_start_t is not None and self.next_alert_t is not None and t >= self.next_alert_t
+                and self.reminders < self.cfg.max_reminders
+                and (self.paused_until_t is None or t >= self.paused_until_t) and self._in_active_hours(wall))
+
     def _in_active_hours(self, wall: datetime) -> bool:
         if wall.weekday() not in self.active_days:
             return False
