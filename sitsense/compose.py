@@ -4,6 +4,11 @@ Each plan item is filled with random crops of that user's segments of the postur
 joined with a short cross-fade, so the signal has no steps, and a real transition segment of the
 user (stand-to-sit, sit-to-stand, ...) is placed between postures that have one. The time a
 transition takes comes out of the following item, so the day lasts exactly as planned.
+
+By default a day is made from one recording: each HAPT recording has its own phone mount, and a
+day mixing two would be a wearer silently reclipping the sensor every few seconds. The first of
+the user's recordings that has every posture the plan needs is used; ``mix_recordings`` draws
+from all of them (more variety, unrealistic mounts).
 """
 
 from __future__ import annotations
@@ -25,14 +30,22 @@ MIN_CROP_S = 4.0
 
 
 def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
-            start_time: str | None = None, progress=None) -> Trace:
+            start_time: str | None = None, progress=None, mix_recordings: bool = False) -> Trace:
     """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...]."""
     rng = np.random.default_rng(seed)
-    recs = read_hapt(hapt_dir, users={user})
-    pieces = _segments(recs)
     for posture, _ in plan:
         if posture == "not_worn":
             raise DatasetError("compose: HAPT has no 'off' recordings; use 'sitsense synth' for a sensor on a table")
+    recs = read_hapt(hapt_dir, users={user})
+    pieces = _segments(recs)
+    used = "all"
+    if not mix_recordings:
+        for rec in recs:
+            one = _segments([rec])
+            if all(one.get(posture) for posture, _ in plan):
+                pieces, used = one, rec.metadata.get("experiment", rec.source)
+                break
+    for posture, _ in plan:
         if not pieces.get(posture):
             raise DatasetError(f"compose: user {user} has no {posture} segment long enough to crop")
     rate = HAPT_SAMPLE_RATE_HZ
@@ -63,7 +76,7 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
     n = int(round(sum(s for _, s in plan) * rate))
     acc, labels = acc[:n], labels[:n]
     meta = {"sample_rate_hz": "50", "source": "composed from HAPT (not for redistribution)",
-            "hapt_user": str(user), "seed": str(seed),
+            "hapt_user": str(user), "hapt_experiment": str(used), "seed": str(seed),
             "plan": ", ".join(f"{p} {s:g}s" for p, s in plan)}
     if start_time:
         meta["start_time"] = start_time

@@ -55,6 +55,29 @@ def test_compose_builds_the_planned_day_without_steps(hapt_dir):
     assert np.percentile(jumps, 99.9) < 0.8
 
 
+def test_a_composed_day_keeps_one_phone_mount_unless_asked_to_mix(hapt_dir):
+    """Each HAPT recording has its own mount: a day drawn from one never shifts its standing gravity."""
+    plan = parse_plan("stand 1m, sit 1m, stand 1m, sit 1m, stand 1m, sit 1m, stand 1m, sit 1m, stand 1m")
+    one = compose(hapt_dir, 9, plan, seed=2)
+    mixed = compose(hapt_dir, 9, plan, seed=2, mix_recordings=True)
+    assert one.metadata["hapt_experiment"] == "17" and mixed.metadata["hapt_experiment"] == "all"
+
+    def spread_deg(tr, posture):
+        """Largest angle between the mean gravity of any two 10 s stretches of ``posture``."""
+        units = []
+        for k in range(9):
+            minute = slice(k * 3000, (k + 1) * 3000)
+            a = tr.accel_g[minute][tr.labels[minute] == LABEL_CODE[posture]]
+            for j in range(0, len(a) - 500, 500):
+                v = a[j:j + 500].mean(axis=0)
+                units.append(v / np.linalg.norm(v))
+        return max(np.degrees(np.arccos(np.clip(u @ w, -1, 1))) for u in units for w in units)
+
+    # user 9's two recordings: the phone sat differently, so mixing them moves gravity for the same posture
+    assert spread_deg(one, "standing") < 5 < 10 < spread_deg(mixed, "standing")
+    assert spread_deg(one, "sitting") < 15 < 30 < spread_deg(mixed, "sitting")
+
+
 def test_compose_is_reproducible_and_rejects_what_hapt_lacks(hapt_dir):
     a = compose(hapt_dir, 2, parse_plan("stand 1m, sit 2m"), seed=4)
     b = compose(hapt_dir, 2, parse_plan("stand 1m, sit 2m"), seed=4)

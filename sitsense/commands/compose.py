@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="trace to write (.csv or .csv.gz)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the crops (default 0)")
     parser.add_argument("--start", help="start_time metadata, ISO 8601 with offset")
+    parser.add_argument("--mix-recordings", action="store_true",
+                        help="draw crops from all the user's recordings (each has its own phone mount, so the "
+                             "day then has silent remounts); default: one recording, one mount")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     plan = parse_plan(args.plan)
     with Progress(len(plan), "compose", quiet=args.quiet) as bar:
         trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,
-                        progress=lambda done, total: bar.update(done))
+                        progress=lambda done, total: bar.update(done), mix_recordings=args.mix_recordings)
     write_trace(args.output, trace)
     print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at 50 Hz")
     return 0
