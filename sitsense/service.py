@@ -7,6 +7,7 @@ differ. The loop never waits on an output: outputs queue their own work.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -22,6 +23,7 @@ from .sensor.source import SampleSource
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
+ALERT_WAKE_MARGIN_S = 0.05  # after the step's last sample is in the FIFO, before reading it
 
 
 class Service:
@@ -91,6 +93,7 @@ class Service:
         for ev in self.classifier.pop_events():
             self._emit(ev)
         self._apply(estimates)
+        self._ask_for_the_next_alert()
         self._drain_commands()
         for hook in self.block_hooks:
             hook(self)
@@ -113,6 +116,16 @@ class Service:
             self.last_t = est.t
             if self.outputs:
                 self._update_state(est.t, wall)
+
+    def _ask_for_the_next_alert(self) -> None:
+        """Have a live source read the sensor right after the step in which the next alert falls due."""
+        wake_at = getattr(self.source, "wake_at", None)
+        due = self.tracker.next_alert_t if self.tracker.bout_start_t is not None else None
+        if wake_at is None or due is None or self.tracker.reminders >= self.tracker.cfg.max_reminders:
+            return
+        step = self.classifier.step_s
+        step_end = math.ceil(due / step - 1e-9) * step
+        wake_at(step_end + 2.0 / self.sample_rate_hz + ALERT_WAKE_MARGIN_S)
 
     def _flush_classifier(self) -> list:
         """Estimates the classifier holds back for its next batch (``posture.decide_every_s``), decided now."""

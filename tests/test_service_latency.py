@@ -54,3 +54,33 @@ def test_alerts_are_not_delayed_by_batched_posture_decisions():
     assert len(batched) == 2  # at 30 and 40 minutes into the bout
     for alert_t, arrived_at in batched:
         assert arrived_at - alert_t <= 1.0, (alert_t, arrived_at)  # within the block it fell due in
+
+
+def alert_delays_on_a_live_source(wake_for_alerts: bool) -> list[float]:
+    """Clock time between an alert's step and its arrival at the outputs, on the emulated sensor."""
+    from sitsense.config import SensorConfig
+    from sitsense.sensor.live import open_source
+    from sitsense.wiring import build_service
+
+    clock = SimClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), start_mono_s=100.37)
+    source = open_source("fake:plan:stand 1m, sit 42m", SensorConfig(), clock, seed=3)
+    if not wake_for_alerts:
+        source.wake_at = None  # a source that cannot be asked for an extra poll
+    service = build_service(Config(), source=source, clock=clock, console=False, coach=False)
+    delays: list[float] = []
+
+    class Timer(Recorder):
+        def handle(self, ev):
+            if isinstance(ev, Alert):
+                delays.append(clock.monotonic() - ev.t)
+
+    service.outputs.append(Timer())
+    service.run()
+    return delays
+
+
+def test_on_the_live_path_an_alert_goes_out_right_after_its_step_not_a_poll_later():
+    delays = alert_delays_on_a_live_source(True)
+    assert len(delays) == 2 and all(0 <= d <= 0.2 for d in delays), delays
+    # the regular 1 s polls alone would leave it waiting for most of a poll interval
+    assert max(alert_delays_on_a_live_source(False)) > 0.3

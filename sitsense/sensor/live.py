@@ -34,6 +34,8 @@ class LiveSource:
     trace is used up. Sensor faults never end it: they arrive as events from ``pop_events()``.
     With ``yield_empty`` a poll that brought nothing (the sensor is faulty) still yields an empty
     block, so the consumer keeps running: it sees the status events and can ping a watchdog.
+    ``wake_at(t)`` asks for one extra poll at clock time ``t`` (the service uses it so an alert
+    goes out when it falls due, not up to a poll interval later).
     """
 
     def __init__(self, driver: MPU6050, *, clock: Clock | None = None, poll_interval_s: float = 1.0,
@@ -53,6 +55,11 @@ class LiveSource:
         self._opened = False
         self._closed = False
         self._running = False
+        self._extra_wake_s: float | None = None
+
+    def wake_at(self, t_s: float) -> None:
+        """Poll once more at clock time ``t_s`` if that comes before the next regular poll."""
+        self._extra_wake_s = t_s
 
     @property
     def sample_rate_hz(self) -> float:
@@ -91,16 +98,22 @@ class LiveSource:
             end_s = start + self.stop_after_s if self.stop_after_s is not None else math.inf
             next_poll = start + self.poll_interval_s
             while not self._closed:
-                wake = min(next_poll, end_s)
                 now = clock.monotonic()
+                extra = self._extra_wake_s
+                if extra is not None and extra <= now:
+                    extra = self._extra_wake_s = None  # already past: the coming poll covers it
+                wake = min(next_poll, end_s, extra if extra is not None else math.inf)
                 if wake > now:
                     clock.sleep(wake - now)
                 if self._closed:
                     return
                 now = clock.monotonic()
-                next_poll += self.poll_interval_s
-                if next_poll <= now:  # we overslept (a stalled host): do not try to catch up in a burst
-                    next_poll = now + self.poll_interval_s
+                if extra is not None and wake == extra and extra < next_poll:
+                    self._extra_wake_s = None  # an extra poll: the regular schedule stays as it was
+                else:
+                    next_poll += self.poll_interval_s
+                    if next_poll <= now:  # we overslept (a stalled host): do not try to catch up in a burst
+                        next_poll = now + self.poll_interval_s
                 t_s, accel_g = self.driver.read()
                 self.polls += 1
                 if len(t_s) and t_s[-1] > end_s:
