@@ -156,12 +156,42 @@ def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayRe
     return recorder.finish(service.wall_at(service.last_t or 0.0))
 
 
+def stored_days(store, n: int | None = None) -> dict[str, dict[str, Any]]:
+    """Day statistics by date: finished days from the history, and the day in progress from the
+    last checkpoint (the service is running, or stopped before the day ended). The last ``n``."""
+    days = {d["date"]: d for d in store.days()}
+    today = _day_in_progress(store)
+    if today is not None and today["date"] not in days:
+        days[today["date"]] = today
+    dates = sorted(days)[-n:] if n else sorted(days)
+    return {d: days[d] for d in dates}
+
+
+def _day_in_progress(store) -> dict[str, Any] | None:
+    """The statistics of the day the last checkpoint was counting, as a day summary's dict."""
+    from .tracker import DayStats
+
+    saved = store.get("tracker")
+    try:
+        snap = saved["snapshot"]
+        stats = DayStats.from_dict(snap["today"])
+        t = float(saved["t"])
+        open_bout = t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not stats.day:
+        return None
+    d = stats.summary(t, open_bout_s=open_bout).to_dict()
+    d["in_progress"] = True
+    return d
+
+
 def from_store(store, dates: Iterable[str]) -> list[DayReport]:
     """Rebuild day reports from the state database's history and event log."""
     wanted = sorted(set(dates))
     if not wanted:
         return []
-    days = {d["date"]: d for d in store.days() if d["date"] in wanted}
+    days = {d: v for d, v in stored_days(store).items() if d in wanted}
     events = store.events(since_wall=wanted[0])
     before = store.last_event_before("posture", wanted[0])  # the posture the first day began in
     segments = _stored_segments(([before] if before else []) + events)
@@ -228,10 +258,13 @@ def format_day(rep: DayReport, goal_min: float) -> str:
     share = f" ({100 * d['sitting_share']:.0f}% of worn time)" if d["sitting_share"] is not None else ""
     span = ""
     if rep.segments:
-        span = f" ({rep.segments[0][0]:%H:%M}-{rep.segments[-1][1]:%H:%M})"
+        first, last = rep.segments[0][0], rep.segments[-1][1]
+        end = "24:00" if last.date().isoformat() > rep.date else f"{last:%H:%M}"
+        span = f" ({first:%H:%M}-{end})"
     groups = ", ".join(f"{n} {name}" for name, n in d["bouts"].items())
     bph = f" ({d['breaks_per_sitting_hour']:.1f} per sitting hour)" if d["breaks_per_sitting_hour"] is not None else ""
-    lines = [f"{rep.date}{span}",
+    so_far = ", so far (the day is not over)" if rep.stats.get("in_progress") else ""
+    lines = [f"{rep.date}{span}{so_far}",
              f"  sitting     {_hm(p['sitting'])}{share}",
              f"  standing    {_hm(p['standing'])}, walking {_hm(p['walking'])}, lying {_hm(p['lying'])}",
              f"  not worn    {_hm(p['not_worn'])}" + (f", unknown {_hm(p['unknown'])}" if p["unknown"] >= 60 else ""),
@@ -251,12 +284,14 @@ def format_trend(reports: list[DayReport], goal_min: float) -> str:
         long_bouts = d["bouts"]["30-60 min"] + d["bouts"]["over 60 min"]
         bph = f"{d['breaks_per_sitting_hour']:.1f}" if d["breaks_per_sitting_hour"] is not None else "-"
         lines.append(f"{rep.date:<11} {_hm(d['posture_s']['sitting']):>8} {share:>6} {long_bouts:>7} {bph:>9} "
-                     f"{str(d['heeded']) + '/' + str(d['alerts']):>7} {d['release_min']:>5.1f}/{goal_min:g}")
-    if len(reports) >= 2:
-        sit = [r.stats.get("sitting_s", 0) / 60 for r in reports]
-        rel = [r.stats.get("release_s", 0) / 60 for r in reports]
+                     f"{str(d['heeded']) + '/' + str(d['alerts']):>7} {d['release_min']:>5.1f}/{goal_min:g}"
+                     + ("  (so far)" if rep.stats.get("in_progress") else ""))
+    whole = [r for r in reports if not r.stats.get("in_progress")]  # a day half done would bend the line
+    if len(whole) >= 2:
+        sit = [r.stats.get("sitting_s", 0) / 60 for r in whole]
+        rel = [r.stats.get("release_s", 0) / 60 for r in whole]
         lines.append(f"trend: sitting {_slope(sit):+.0f} min/day, release {_slope(rel):+.1f} min/day "
-                     f"over {len(reports)} days")
+                     f"over {len(whole)} finished days")
     return "\n".join(lines) + "\n"
 
 

@@ -86,11 +86,16 @@ def _store_days(tmp_path, n_days: int = 3):
 
 def test_report_of_three_stored_days_with_trend_and_picture(tmp_path, capsys):
     db = _store_days(tmp_path)
-    assert main(["report", "--days", "3", "--state", str(db)]) == 0
+    assert main(["report", "--days", "4", "--state", str(db)]) == 0
     text = capsys.readouterr().out
     for d in ("2026-03-02", "2026-03-03", "2026-03-04"):
         assert d in text
-    assert "trend: sitting" in text
+    # the fourth day was still being counted when the service stopped: shown, marked, not in the trend
+    assert "2026-03-05" in text and "(so far)" in text
+    assert "over 3 finished days" in text
+    assert main(["report", "--day", "2026-03-05", "--state", str(db), "--json"]) == 0
+    today = json.loads(capsys.readouterr().out)["days"][0]
+    assert today["posture_s"]["sitting"] > 50 * 60 and today["alerts"] >= 1
     assert main(["report", "--day", "2026-03-03", "--state", str(db), "--json"]) == 0
     day = json.loads(capsys.readouterr().out)["days"][0]
     assert day["posture_s"]["sitting"] == pytest.approx(60 * 60, rel=0.1)

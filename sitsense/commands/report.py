@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date, timedelta
+from datetime import date
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,15 +45,15 @@ def run(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ConfigError(f"--day {args.day!r}: expected YYYY-MM-DD") from None
         else:
-            n = args.days or 1
+            n = 1 if args.days is None else args.days
             if n < 1:
                 raise ConfigError(f"--days {n}: must be 1 or more")
             store = Store(args.state or db_path(cfg.store)).open()
             try:
-                known = [d["date"] for d in store.days(n)]
+                known = list(report.stored_days(store, n))
             finally:
                 store.close()
-            dates = known or [(date.today() - timedelta(days=1)).isoformat()]
+            dates = known or [date.today().isoformat()]
         store = Store(args.state or db_path(cfg.store)).open()
         try:
             reports = report.from_store(store, dates)
