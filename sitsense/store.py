@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .config import StoreConfig
+from .errors import ConfigError, StoreError
 from .events import DaySummary, Event
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,51 @@ class Store:
         self.conn: sqlite3.Connection | None = None
         self.warnings: list[str] = []
 
-    def open(self) -> "Store":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def open(self, read_only: bool = False) -> "Store":
+        """Open (the service: creating it, and moving a corrupt file aside) or, for the query
+        commands, open ``read_only``: nothing is created, renamed or written."""
+        if self.path.is_dir():
+            raise ConfigError(f"state database {self.path} is a directory; set store.path to a file")
+        if read_only:
+            return self._open_read_only()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the state directory {self.path.parent}: {exc.strerror}") from None
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise StoreError(f"state database {self.path} is not readable and writable by this user; "
+                             "fix its owner or mode (the service's StateDirectory= does this)")
         try:
             self.conn = self._connect()
+        except sqlite3.OperationalError as exc:  # cannot open at all: not a corrupt file
+            raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            self._move_aside(str(exc))
+            try:
+                self._move_aside(str(exc))
+            except OSError as move_exc:
+                raise StoreError(f"state database {self.path} is corrupt ({exc}) and could not be moved "
+                                 f"aside: {move_exc.strerror}") from None
             self.conn = self._connect()
+        return self
+
+    def _open_read_only(self) -> "Store":
+        """A connection that can only read; an empty in-memory schema when there is no file yet."""
+        if not self.path.exists():
+            self.conn = sqlite3.connect(":memory:", isolation_level=None)
+            self.conn.executescript(SCHEMA)
+            return self
+        if not os.access(self.path, os.R_OK):
+            raise StoreError(f"state database {self.path} is not readable by this user "
+                             "(try sudo, or run as the service's user)")
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5, isolation_level=None)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the state database {self.path}: {exc}") from None
+        if not {"kv", "days", "events"} <= tables:
+            conn.close()
+            raise StoreError(f"{self.path} is not a sitsense state database (see store.path)")
+        self.conn = conn
         return self
 
     def _connect(self) -> sqlite3.Connection:

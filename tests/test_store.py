@@ -159,3 +159,32 @@ def test_checkpoints_are_synced_to_the_card(tmp_path):
     store = Store(tmp_path / "s.db").open()
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_history_and_report_only_read_the_database_and_say_what_is_wrong(tmp_path, capsys):
+    """A query must never rename, create or repair the wearer's data; problems are one clear line."""
+    from sitsense.cli import main
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all\n" * 100)
+    assert main(["history", "--state", str(garbage)]) != 0
+    assert "cannot read the state database" in capsys.readouterr().err
+    assert main(["report", "--day", "2026-03-02", "--state", str(garbage)]) != 0
+    assert garbage.read_bytes().startswith(b"not a database") and not list(tmp_path.glob("*.corrupt-*"))
+
+    folder = tmp_path / "folder"
+    (folder / "precious.txt").parent.mkdir()
+    (folder / "precious.txt").write_text("keep me")
+    assert main(["history", "--state", str(folder)]) == 78
+    assert "is a directory" in capsys.readouterr().err
+    assert (folder / "precious.txt").read_text() == "keep me"
+
+    missing = tmp_path / "none.db"
+    assert main(["history", "--state", str(missing)]) == 0
+    assert "no finished days" in capsys.readouterr().out and not missing.exists()
+
+    store = Store(tmp_path / "real.db").open()  # the service's own open still creates and migrates
+    store.close()
+    before = (tmp_path / "real.db").read_bytes()
+    assert main(["history", "--state", str(tmp_path / "real.db")]) == 0
+    assert (tmp_path / "real.db").read_bytes() == before

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--days {args.days}: must be 1 or more")
     cfg = load_config(args.config)
     path = args.state or db_path(cfg.store)
-    store = Store(path).open()
+    store = Store(path).open(read_only=True)
     try:
         days = store.days(args.days)
     finally:
