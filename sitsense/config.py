@@ -272,8 +272,13 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
     if check_files and cfg.mqtt.enabled:
         for name in ("tls_ca", "tls_cert", "tls_key", "password_file"):
             path = getattr(cfg.mqtt, name)
-            if path and not os.access(path, os.R_OK):
+            if path and not os.access(os.path.expanduser(path), os.R_OK):
                 problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
+            elif path and name == "password_file":
+                mode = os.stat(os.path.expanduser(path)).st_mode & 0o777
+                if mode & 0o077:
+                    problems.append(f"mqtt.{name} = {path!r}: mode {mode:04o} lets other users read a secret; "
+                                    f"run 'chmod 600 {path}'")
     return problems
 
 

@@ -70,3 +70,17 @@ def test_booleans_are_not_numbers(tmp_path):
     p.write_text("[tracker]\nmax_reminders = true\n")
     with pytest.raises(ConfigError, match="must be a whole number"):
         load_config(p)
+
+
+def test_a_password_file_others_can_read_fails_the_check_before_the_service_starts(tmp_path):
+    """check-config runs as ExecStartPre: a secret readable by others must stop it there (exit 78)."""
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o644)
+    p = tmp_path / "c.toml"
+    p.write_text(f'[mqtt]\nenabled = true\npassword_file = "{secret}"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert exc.value.exit_code == 78 and "chmod 600" in str(exc.value) and "hunter2" not in str(exc.value)
+    secret.chmod(0o600)
+    assert load_config(p).mqtt.password_file == str(secret)
