@@ -74,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file we were told to read or write: one line, no traceback
+        where = exc.filename if exc.filename is not None else ""
+        if isinstance(where, str) and where.endswith(".part"):
+            where = where[:-len(".part")]  # the temporary name of an atomic write: name the real file
+        what = exc.strerror or str(exc)
+        hint = "; does the folder exist?" if isinstance(exc, FileNotFoundError) else ""
+        print(f"sitsense: {where}: {what}{hint}" if where else f"sitsense: {what}", file=sys.stderr)
+        return 74  # EX_IOERR
 
 
 if __name__ == "__main__":

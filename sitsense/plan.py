@@ -25,6 +25,10 @@ def parse_duration_s(text: str) -> float:
     return h * 3600 + mi * 60 + s
 
 
+MIN_ITEM_S = 1.0
+MAX_PLAN_S = 31 * 86400.0
+
+
 def parse_plan(text: str) -> list[tuple[str, float]]:
     """Parse a comma-separated plan into (posture, seconds) items."""
     items = []
@@ -40,9 +44,13 @@ def parse_plan(text: str) -> list[tuple[str, float]]:
             raise PlanError(f"plan item {n + 1} {part!r}: unknown posture {word!r} "
                             f"(allowed: {', '.join(sorted(set(POSTURE_WORDS)))})")
         seconds = parse_duration_s(dur)
-        if seconds <= 0:
-            raise PlanError(f"plan item {n + 1} {part!r}: duration must be positive")
+        if seconds < MIN_ITEM_S:
+            raise PlanError(f"plan item {n + 1} {part!r}: a posture must last at least {MIN_ITEM_S:g} s")
         items.append((posture, seconds))
     if not items:
         raise PlanError("the plan is empty: give items like 'stand 2m, sit 38m, walk 3m'")
+    total_s = sum(s for _, s in items)
+    if total_s > MAX_PLAN_S:
+        raise PlanError(f"the plan lasts {total_s / 86400:.1f} days; at most {MAX_PLAN_S / 86400:g} days "
+                        "(a longer trace would not fit in memory at 50 Hz): split it into several files")
     return items

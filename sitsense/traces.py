@@ -111,15 +111,19 @@ def parse_trace(raw: bytes, source: str = "<trace>") -> Trace:
         except (ValueError, AssertionError):
             raise TraceError(f"{source}: metadata sample_rate_hz={metadata['sample_rate_hz']!r} "
                              "is not a positive number") from None
-    if "start_time" in metadata:
-        try:
-            st = datetime.fromisoformat(metadata["start_time"])
-        except ValueError:
-            st = None
-        if st is None or st.tzinfo is None:
-            raise TraceError(f"{source}: metadata start_time={metadata['start_time']!r} must be ISO 8601 "
-                             "with a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
+    if "start_time" in metadata and parse_start_time(metadata["start_time"]) is None:
+        raise TraceError(f"{source}: metadata start_time={metadata['start_time']!r} must be ISO 8601 "
+                         "with a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
     return Trace(t, acc, labels, metadata, source)
+
+
+def parse_start_time(text: str) -> datetime | None:
+    """A trace's ``start_time``: ISO 8601 with a UTC offset, else None."""
+    try:
+        st = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return st if st.tzinfo is not None else None
 
 
 def _parse_header(raw: bytes, source: str) -> tuple[dict[str, str], list[str], int, int]:
@@ -235,11 +239,19 @@ def _slow_body(body: bytes, columns: list[str], source: str, header_line: int):
     return t, acc, labels
 
 
+MAX_T_S = 1e9
+
+
 def _check_values(t: np.ndarray, acc: np.ndarray, source: str, header_line: int) -> None:
     bad = ~np.isfinite(t) | ~np.isfinite(acc).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
         raise TraceError(f"{source}: line {_line_of(i, header_line)}: value is not finite")
+    far = np.abs(t) > MAX_T_S
+    if far.any():
+        i = int(np.argmax(far))
+        raise TraceError(f"{source}: line {_line_of(i, header_line)}: t={t[i]:.6g} s is more than "
+                         f"{MAX_T_S:.0e} s (about 31 years) from the start; t counts seconds from the start")
     if len(t) > 1:
         back = np.diff(t) <= 0
         if back.any():

@@ -93,6 +93,12 @@ def test_config_changes_the_rules(capsys, tmp_path):
     (["compose", "--hapt", "/nonexistent", "--user", "1", "--plan", "sit 1m", "-o", "x.csv"],
      "not a HAPT folder"),
     (["synth", "--plan", "sit forever", "-o", "x.csv"], "duration 'forever'"),
+    (["synth", "--plan", "sit 0.01s", "-o", "x.csv"], "at least 1 s"),
+    (["synth", "--plan", "sit 1000h", "-o", "x.csv"], "at most 31 days"),
+    (["synth", "--plan", "sit 1m", "--start", "09:00", "-o", "x.csv"], "--start '09:00': expected ISO 8601"),
+    (["synth", "--plan", "sit 1m", "-o", "no/such/folder/x.csv"], "no/such/folder/x.csv: No such file"),
+    (["report", "examples/short.csv", "--plot", "x.jpeg"], "must end in .png"),
+    (["history", "--state", "examples"], "is a directory"),
 ])
 def test_bad_input_is_one_clear_line_without_traceback(args, expected):
     proc = subprocess.run([sys.executable, "-m", "sitsense.cli", *args], cwd=REPO, capture_output=True,
@@ -101,6 +107,13 @@ def test_bad_input_is_one_clear_line_without_traceback(args, expected):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert expected in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_time_no_trace_could_have_is_a_clear_error(capsys, tmp_path):
+    path = tmp_path / "far.csv"
+    path.write_text("# sitsense-trace v1\nt,ax,ay,az\n0,1,0,0\n1e308,1,0,0\n")
+    assert main(["simulate", str(path)]) == 65
+    assert "line 4: t=1e+308 s is more than" in capsys.readouterr().err
 
 
 def test_speed_replays_in_scaled_real_time(tmp_path):

@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.hapt:
         raise DatasetError("compose: pass --hapt DIR or set SITSENSE_HAPT_DIR")
     from ..progress import Progress
+    from .synth import check_start
 
+    check_start(args.start)
     plan = parse_plan(args.plan)
     with Progress(len(plan), "compose", quiet=args.quiet) as bar:
         trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,

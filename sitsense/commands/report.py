@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     given = [x for x in (args.trace, args.day, args.days) if x is not None]
     if len(given) > 1:
         raise ConfigError("report: give a TRACE, --day or --days, not several")
+    if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
+        raise ConfigError(f"--plot {args.plot}: the picture's name must end in .png (or .svg, .pdf)")
     if args.trace:
         from ..traces import read_trace
         from .simulate import local_tz, start_wall

@@ -21,7 +21,17 @@ def run(args: argparse.Namespace) -> int:
 
     if not 10 <= args.rate <= 200:
         raise PlanError(f"--rate {args.rate:g}: must be between 10 and 200 Hz")
+    check_start(args.start)
     trace = synthesize(parse_plan(args.plan), sample_rate_hz=args.rate, seed=args.seed, start_time=args.start)
     write_trace(args.output, trace)
     print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at {args.rate:g} Hz")
     return 0
+
+
+def check_start(text: str | None) -> None:
+    """``--start`` must be what the trace reader accepts, so the written trace can be read back."""
+    from ..errors import ConfigError
+    from ..traces import parse_start_time
+
+    if text is not None and parse_start_time(text) is None:
+        raise ConfigError(f"--start {text!r}: expected ISO 8601 with a UTC offset, e.g. 2026-03-02T09:00:00+01:00")

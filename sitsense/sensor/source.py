@@ -39,8 +39,9 @@ class ReplaySource:
         a = self.trace.accel_g
         if len(t) == 0:
             return
-        edges = np.searchsorted(t, np.arange(t[0], t[-1] + self.block_s, self.block_s), side="left")
-        edges = np.append(edges[edges < len(t)], len(t))
+        # a block per block_s of trace time; computed per sample, so a huge gap in t costs nothing
+        index = np.floor((t - t[0]) / self.block_s)
+        edges = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(t)]])
         for lo, hi in zip(edges[:-1], edges[1:]):
             if self._closed:
                 return
