@@ -211,3 +211,18 @@ def test_doctor_reports_a_missing_bus_and_an_unreachable_broker(capsys, tmp_path
     assert code == 1
     assert "FAIL  I2C enabled: /dev/i2c-19 does not exist" in out and "raspi-config nonint do_i2c 0" in out
     assert "FAIL  MQTT broker: cannot reach 127.0.0.1:9" in out
+
+
+def test_doctor_on_a_fake_sensor_passes_off_a_pi():
+    """The README's 'everything without hardware' doctor run must not fail for want of GPIO pins."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
+    proc = subprocess.run([sys.executable, "-m", "sitsense.cli", "doctor", "--sensor", "fake:examples/short.csv",
+                           "--speed", "0"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAIL" not in proc.stdout and "GPIO pin factory" in proc.stdout
