@@ -95,7 +95,7 @@ def replay_rate(trace_path: str, host: str, port: int, device: str) -> dict:
     clock = SimClock(start_wall(None, trace.start_time, None))
     service = Service(cfg, clock=clock, source=ReplaySource(trace, clock))
     counter = Counter(host, port, f"sitsense/{device}/#")
-    out = wiring.attach_mqtt(service, cfg, simulated=True)
+    out = wiring.attach_mqtt(service, cfg, simulated=True, device_id=device)  # its own broker: the plain tree
     steps = {"n": 0}
     inner = out.update_state
 
@@ -168,7 +168,7 @@ def pipeline_latency(trace_path: str, host: str, port: int, device: str) -> dict
     clock = SimClock(start_wall(None, trace.start_time, None))
     service = Service(cfg, clock=clock, source=ReplaySource(trace, clock, block_s=1.0))
     counter = Counter(host, port, f"sitsense/{device}/alert")
-    out = wiring.attach_mqtt(service, cfg, simulated=True)
+    out = wiring.attach_mqtt(service, cfg, simulated=True, device_id=device)  # its own broker: the plain tree
     out.wait_connected(5)
     block_start = {"t": 0.0}
     inner_block = service.process_block

@@ -36,24 +36,33 @@ def attach_store(service: Service, cfg: Config, path=None):
     return store, keeper
 
 
-def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False):
+def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, device_id: str | None = None,
+                connect_timeout_s: float = 5.0):
     """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
-    Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder.
-    ``simulated``: client id ``sitsense-<device>-sim`` (a live service on the same broker is not
-    kicked off), an in-memory outbox (the live one is not touched), and ``close()`` waits up to
-    30 s for every alert of the replay to reach the broker. Returns the MqttOutput.
+    Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder;
+    connects in the background (alerts wait in the outbox while the broker is away).
+    ``simulated`` (a replay): publishes as its own device, ``device_id`` (replay only) or else
+    ``<device>-replay`` (own topics, client id, Last Will and Home Assistant device), so the live
+    device's retained state and ``status`` are never touched; an in-memory outbox (the live one is
+    not touched either); it waits up to ``connect_timeout_s`` for the broker and raises
+    BrokerUnavailable if it cannot connect (nothing would be delivered), and ``close()`` waits up
+    to 30 s for every alert and counts the rest in ``undelivered``. Returns the MqttOutput.
     """
-    from .outputs.mqtt import MqttOutput, resolve_device_id
+    import dataclasses
+
+    from .outputs.mqtt import MqttOutput, replay_device_id
 
     if simulated:
-        out = MqttOutput(cfg.mqtt, outbox=":memory:", submit=service.submit, clock=service.clock,
-                         client_id=f"sitsense-{resolve_device_id(cfg.mqtt.device_id)}-sim",
-                         flush_on_close_s=30.0)
+        replay = device_id or replay_device_id(cfg.mqtt.device_id)
+        out = MqttOutput(dataclasses.replace(cfg.mqtt, device_id=replay), outbox=":memory:",
+                         submit=service.submit, clock=service.clock, flush_on_close_s=30.0)
+        log.info("MQTT output for %s (replay)", out.topics.base)
+        out.start_and_wait(connect_timeout_s)
     else:
         out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock)
-    log.info("MQTT output for %s (%s)", out.topics.base, "simulation" if simulated else "live")
-    out.start()
+        log.info("MQTT output for %s (live)", out.topics.base)
+        out.start()
     service.outputs.append(out)
     return out
 

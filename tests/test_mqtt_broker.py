@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -263,6 +264,35 @@ def test_every_kind_of_bad_command_is_ignored_and_nothing_crashes(broker, tmp_pa
     assert len(warnings) == len(set(warnings)) == len(bad) + 2 - 1
 
 
+def test_clearing_a_retained_command_is_indistinguishable_from_an_empty_command(broker, tmp_path, closing):
+    """Documents a limit of MQTT 3.1.1 (README, Commands): the empty retained message that deletes a
+    retained ``cmd/pause`` (``mosquitto_pub -r -n``) reaches a connected sitsense as a live message
+    with the retain flag cleared, byte for byte what ``mosquitto_pub -n`` sends, so it runs ``pause``
+    with its default. Only the copy a broker hands out on subscribe carries the flag (ignored)."""
+    closing(_ClearRetained(broker, "sitsense/clr/cmd/pause"))
+    loop = FakeLoop()
+    closing(loop)
+    out = make_output(broker, "clr", tmp_path, discovery=False, submit=loop.submit)
+    closing(out)
+    out.start()
+    assert out.wait_connected(5)
+    raw = Collector(broker, ["sitsense/clr/cmd/+"])  # what any MQTT 3.1.1 subscriber is given
+    closing(raw)
+    raw.publish("sitsense/clr/cmd/pause", b'{"minutes": 30}', retain=True)  # acts once, live
+    raw.publish("sitsense/clr/cmd/pause", b"", retain=True)  # deletes it: also arrives live
+    raw.publish("sitsense/clr/cmd/snooze", b"")  # a real empty command, for comparison
+    wait_until(lambda: len(loop.seen) >= 3, 5, "three commands")
+    assert [(c.name, c.args) for c in loop.seen] == [("pause", {"minutes": 30.0}), ("pause", {}), ("snooze", {})]
+    assert [(m.payload, m.retain) for m in raw.messages] == [(b'{"minutes": 30}', False), (b"", False), (b"", False)]
+    late = make_output(broker, "clr", tmp_path, discovery=False, submit=loop.submit, outbox=tmp_path / "late.db")
+    out.close()  # the same client id: the late one replaces it
+    closing(late)
+    late.start()
+    assert late.wait_connected(5)
+    time.sleep(0.2)
+    assert len(loop.seen) == 3 and late.stats["rejected"] == 0  # nothing retained is left to arrive
+
+
 def test_a_failing_submit_is_answered_with_an_error(broker, tmp_path, closing):
     loop = FakeLoop(fail=True)
     closing(loop)
@@ -343,26 +373,132 @@ def test_the_outbox_survives_a_restart_of_the_service(broker, tmp_path, closing)
     assert out.flush(5)
 
 
+def _sim_config(tmp_path, b: Mosquitto, device_id: str, port: int | None = None):
+    conf = tmp_path / f"{device_id}.toml"
+    conf.write_text(f'[mqtt]\nhost = "{b.host}"\nport = {port or b.port}\ndevice_id = "{device_id}"\n'
+                    'reconnect_max_s = 1\n')
+    return conf
+
+
 def test_simulate_mqtt_publishes_every_alert_the_json_output_shows(broker, tmp_path, closing, capsys):
     from sitsense.cli import main
 
-    conf = tmp_path / "sitsense.toml"
-    conf.write_text(f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ndevice_id = "simday"\n')
-    sub = Collector(broker, ["sitsense/simday/#", "homeassistant/+/simday/+/config"])
+    conf = _sim_config(tmp_path, broker, "simday")
+    sub = Collector(broker, ["sitsense/simday-replay/#", "homeassistant/+/simday-replay/+/config"])
     closing(sub)
     assert main(["simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(conf),
                  "--mqtt", "--json"]) == 0
-    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    captured = capsys.readouterr()
+    shown = [json.loads(line) for line in captured.out.splitlines()]
+    assert "as sitsense/simday-replay/# (the live device sitsense/simday/# is not touched)" in captured.err
     alert_ids = [e["id"] for e in shown if e["type"] == "alert"]
     assert alert_ids  # the example morning has alerts
-    got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/simday/alert", len(alert_ids))]
+    got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/simday-replay/alert", len(alert_ids))]
     assert got == alert_ids
-    wait_until(lambda: sub.last("sitsense/simday/status") is not None
-               and sub.last("sitsense/simday/status").text == "offline", 5, "offline after the replay")
-    late = Collector(broker, ["sitsense/simday/#", "homeassistant/+/simday/+/config"])
+    wait_until(lambda: sub.last("sitsense/simday-replay/status") is not None
+               and sub.last("sitsense/simday-replay/status").text == "offline", 5, "offline after the replay")
+    late = Collector(broker, ["sitsense/simday-replay/#", "homeassistant/+/simday-replay/+/config"])
     closing(late)
     wait_until(lambda: len([m for m in late.messages if m.retain]) >= 9 + 13, 5, "retained tiles and discovery")
     retained = {m.topic: m.text for m in late.messages if m.retain}
-    assert retained["sitsense/simday/today/alerts"] == str(len(alert_ids))
-    assert json.loads(retained["sitsense/simday/state"])["today"]["alerts"] == len(alert_ids)
+    assert retained["sitsense/simday-replay/today/alerts"] == str(len(alert_ids))
+    assert json.loads(retained["sitsense/simday-replay/state"])["today"]["alerts"] == len(alert_ids)
     assert sum(t.startswith("homeassistant/") for t in retained) == 13
+
+
+def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, capsys):
+    """A replay next to the running service: the live retained status/tiles/discovery stay as they
+    were, and the replay's alerts, status and Home Assistant device are its own."""
+    from sitsense.cli import main
+
+    live = make_output(broker, "desk", tmp_path)
+    closing(live)
+    live.start()
+    assert live.wait_connected(5)
+    live.update_state(snap(600.0, 600.0))
+    sub = Collector(broker, ["sitsense/#", "homeassistant/+/desk/+/config", "homeassistant/+/desk-replay/+/config"])
+    closing(sub)
+    wait_until(lambda: sub.last("sitsense/desk/state") is not None  # published after the tiles
+               and len([m for m in sub.messages if m.topic.startswith("homeassistant/")]) == 13, 5,
+               "the live tiles and discovery")
+
+    def retained_now() -> dict[str, bytes]:
+        """What a phone opening the app sees: the retained messages of the live device."""
+        c = Collector(broker, ["sitsense/desk/#"])
+        try:
+            wait_until(lambda: len(c.messages) >= 9, 5, "the live device's 9 retained topics")
+            return {m.topic: m.payload for m in c.messages if m.retain}
+        finally:
+            c.close()
+
+    before = retained_now()
+    assert before["sitsense/desk/status"] == b"online" and before["sitsense/desk/bout_min"] == b"10"
+    live_unique_ids = {json.loads(m.payload)["unique_id"] for m in sub.messages if m.topic.startswith("homeassistant/")}
+    n_before = len(sub.messages)
+
+    trace = str(REPO / "examples" / "desk-morning.csv.gz")
+    assert main(["simulate", trace, "--config", str(_sim_config(tmp_path, broker, "desk")), "--mqtt", "--json"]) == 0
+    alert_ids = [e["id"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["type"] == "alert"]
+    assert alert_ids
+    got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/desk-replay/alert", len(alert_ids))]
+    assert got == alert_ids
+    sub.wait_value("sitsense/desk-replay/status", "offline")
+
+    during = sub.messages[n_before:]
+    assert [m.topic for m in during if m.topic.startswith("sitsense/desk/")] == []
+    replay_configs = {m.topic: json.loads(m.payload) for m in during if m.topic.startswith("homeassistant/")}
+    assert len(replay_configs) == 13 and all("/desk-replay/" in t for t in replay_configs)
+    assert len(live_unique_ids) == 13
+    assert not live_unique_ids & {c["unique_id"] for c in replay_configs.values()}
+    assert {tuple(c["device"]["identifiers"]) for c in replay_configs.values()} == {("sitsense_desk-replay",)}
+    assert {c["availability_topic"] for c in replay_configs.values()} == {"sitsense/desk-replay/status"}
+
+    time.sleep(0.2)  # anything the replay might still have sent would have arrived by now
+    assert retained_now() == before
+    assert live.connected
+
+
+def test_simulate_mqtt_fails_in_one_line_when_the_broker_is_unreachable(broker, tmp_path):
+    port = free_port()  # nothing listens there
+    conf = _sim_config(tmp_path, broker, "gone", port=port)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "sitsense.cli", "simulate",
+                           str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(conf), "--mqtt", "--json"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 69  # EX_UNAVAILABLE
+    assert proc.stdout == ""  # nothing was replayed
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("sitsense: mqtt: not connected within 5 s: ")
+    assert f"127.0.0.1:{port}" in line and "check mqtt.host and mqtt.port" in line
+
+
+def test_a_replay_may_not_publish_as_the_live_device(broker, tmp_path, capsys):
+    from sitsense.cli import main
+
+    conf = _sim_config(tmp_path, broker, "same")
+    trace = str(REPO / "examples" / "desk-morning.csv.gz")
+    assert main(["simulate", trace, "--config", str(conf), "--mqtt", "--mqtt-device", "same"]) == 78
+    assert main(["simulate", trace, "--config", str(conf), "--mqtt", "--mqtt-device", "a/b"]) == 78
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("sitsense: --mqtt-device same: that is the live device; a replay would overwrite its "
+                      "retained state and mark it offline, so choose another name")
+    assert err[1].startswith("sitsense: --mqtt-device 'a/b': ")
+
+
+def test_a_replay_counts_what_the_broker_never_acknowledged(fresh_broker, tmp_path):
+    """A replay's outbox is in memory: what is not delivered by close() is lost, and counted."""
+    from sitsense.outputs.mqtt import BrokerUnavailable
+
+    out = make_output(fresh_broker, "lost", tmp_path, discovery=False, outbox=":memory:")
+    out.flush_on_close_s = 1.0
+    out.start_and_wait(5)
+    out.handle(make_alert(0, "lost"))
+    assert out.flush(5)
+    fresh_broker.stop()
+    wait_until(lambda: not out.connected, 5, "the output to notice the outage")
+    for i in range(1, 4):
+        out.handle(make_alert(i, "lost"))
+    out.close()
+    assert out.undelivered == 3 and out.stats["queued"] == 4
+    with pytest.raises(BrokerUnavailable, match=r"not connected within 2 s: cannot reach the broker at "):
+        make_output(fresh_broker, "lost2", tmp_path, outbox=":memory:").start_and_wait(2)

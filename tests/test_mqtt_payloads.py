@@ -15,7 +15,7 @@ from sitsense.outputs.base import COMMANDS, StateSnapshot
 from sitsense.outputs.hass import ALERT_EVENT_TYPES, discovery_messages
 from sitsense.outputs.mqtt import (EVENT_TYPES, MAX_COMMAND_BYTES, TILES, CommandRejected, MqttOutput, Topics,
                                    alert_payload, encode, event_payload, load_password, parse_command,
-                                   resolve_device_id, state_payload, tile_values)
+                                   replay_device_id, resolve_device_id, state_payload, tile_values)
 from sitsense.outputs.outbox import Outbox, outbox_path, state_dir
 from sitsense.config import StoreConfig
 
@@ -57,6 +57,15 @@ def test_device_id_falls_back_to_a_topic_safe_host_name():
     assert resolve_device_id("", hostname="raspberrypi.local") == "raspberrypi"
     assert resolve_device_id("", hostname="my pi+#") == "my-pi"
     assert resolve_device_id("", hostname="###") == "sitsense"
+
+
+def test_a_replay_has_its_own_device_id_and_topics():
+    assert replay_device_id("belt1") == "belt1-replay"
+    assert replay_device_id("", hostname="raspberrypi.local") == "raspberrypi-replay"
+    live, replay = Topics.for_device("sitsense", "belt1"), Topics.for_device("sitsense", replay_device_id("belt1"))
+    assert replay.status == "sitsense/belt1-replay/status" and not replay.base.startswith(live.base + "/")
+    ids = lambda d: {c["unique_id"] for _, c in discovery_messages(Topics.for_device("sitsense", d), d)}  # noqa: E731
+    assert not ids("belt1") & ids("belt1-replay")
 
 
 def test_alert_payload_has_the_documented_fields():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import datetime, time, tzinfo
 
@@ -16,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replay speed: 1 is real time, 60 a minute per second (default: as fast as possible)")
     parser.add_argument("--start", help="wall time of t=0, ISO 8601 (default: the trace's start_time, else 09:00 today)")
     parser.add_argument("--json", action="store_true", help="JSON Lines, one event per line")
-    parser.add_argument("--mqtt", action="store_true", help="also publish to the configured MQTT broker")
+    parser.add_argument("--mqtt", action="store_true",
+                        help="also publish to the configured MQTT broker, as the device <device_id>-replay "
+                             "(the live device's topics are not touched)")
+    parser.add_argument("--mqtt-device", metavar="ID",
+                        help="device id the replay publishes as (default: <device_id>-replay)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -56,9 +61,21 @@ def run(args: argparse.Namespace) -> int:
     tz = local_tz(cfg)
     clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=args.speed, tz=tz)
     source = ReplaySource(trace, clock)
+    if args.mqtt_device is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.mqtt_device):
+        raise ConfigError(f"--mqtt-device {args.mqtt_device!r}: 1-64 letters, digits, '_' or '-'")
     service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
+    mqtt = None
     if args.mqtt:
-        attach_mqtt(service, cfg, simulated=True)
+        from ..outputs.mqtt import BrokerUnavailable, resolve_device_id
+
+        live_id = resolve_device_id(cfg.mqtt.device_id)
+        if args.mqtt_device == live_id:
+            raise ConfigError(f"--mqtt-device {live_id}: that is the live device; a replay would overwrite its "
+                              "retained state and mark it offline, so choose another name")
+        mqtt = attach_mqtt(service, cfg, simulated=True, device_id=args.mqtt_device)  # fails if unreachable
+        live = f"{cfg.mqtt.topic_prefix.strip('/')}/{live_id}"
+        print(f"simulate: publishing to {cfg.mqtt.host}:{cfg.mqtt.port} as {mqtt.topics.base}/# "
+              f"(the live device {live}/# is not touched)", file=sys.stderr, flush=True)
     from ..progress import Progress
 
     bar = Progress(trace.duration_s, "simulate", quiet=args.quiet or args.speed is not None)
@@ -68,4 +85,9 @@ def run(args: argparse.Namespace) -> int:
             service.run()
     finally:
         close_outputs(service)
+    if mqtt is not None and mqtt.undelivered:
+        why = mqtt.last_error or "the connection was lost"
+        raise BrokerUnavailable(f"mqtt: {mqtt.undelivered} of {mqtt.stats['queued']} alert(s)/event(s) of the replay "
+                                f"were not acknowledged by {cfg.mqtt.host}:{cfg.mqtt.port} within "
+                                f"{mqtt.flush_on_close_s:g} s ({why}); they are lost (a replay keeps no outbox)")
     return 0

@@ -64,6 +64,10 @@ CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
+# A replay (``sitsense simulate --mqtt``) publishes as its own device, ``<device_id>-replay``, so it
+# never overwrites the live device's retained tiles or marks it offline.
+REPLAY_SUFFIX = "-replay"
+
 
 # ---------------------------------------------------------------------------------------------
 # Topics and payloads (pure)
@@ -75,6 +79,11 @@ def resolve_device_id(device_id: str, hostname: str | None = None) -> str:
     name = hostname if hostname is not None else socket.gethostname()
     name = re.sub(r"[^A-Za-z0-9_-]", "-", name.split(".")[0]).strip("-")[:64]
     return name or "sitsense"
+
+
+def replay_device_id(device_id: str, hostname: str | None = None) -> str:
+    """The device id a replay publishes as: the live one (see ``resolve_device_id``) plus ``-replay``."""
+    return resolve_device_id(device_id, hostname) + REPLAY_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,12 @@ class CommandRejected(OutputError):
     """Error raised when a message on a command topic is not a valid command (it is then ignored)."""
 
 
+class BrokerUnavailable(OutputError):
+    """Error raised when a replay cannot reach the broker, or could not hand it every message."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 @dataclass(frozen=True)
 class _Arg:
     kind: type
@@ -319,7 +334,8 @@ class MqttOutput:
     (default: the state folder); ``submit`` receives accepted Commands (called from paho's thread;
     it should only enqueue); ``clock`` maps event times to wall time when no state arrived yet;
     ``client_id`` overrides ``sitsense-<device_id>``; ``close()`` waits up to ``flush_on_close_s``
-    for queued alerts to reach the broker (what is left stays in the outbox for the next start).
+    for queued alerts to reach the broker (what is left stays in the outbox for the next start; with
+    an in-memory outbox, as a replay uses, it is lost and counted in ``undelivered``).
     """
 
     def __init__(self, cfg: MqttConfig, *, client: Any = None, outbox: Outbox | str | os.PathLike | None = None,
@@ -364,6 +380,8 @@ class MqttOutput:
         self._worker: threading.Thread | None = None
         self._started = False
         self._closed = False
+        self._quiet_failures = False  # during start_and_wait: the caller reports a failure itself
+        self.undelivered = 0  # messages still unacknowledged when close() gave up (see volatile)
         self._unacked = 0
         self._added_at: dict[int, float] = {}
         self.ack_latencies_s: collections.deque[float] = collections.deque(maxlen=1000)
@@ -422,6 +440,34 @@ class MqttOutput:
         except (OSError, ValueError) as exc:
             raise OutputError(f"mqtt.host/port: cannot connect to {self.cfg.host}:{self.cfg.port}: {exc}") from None
         self.client.loop_start()
+
+    def start_and_wait(self, timeout: float) -> None:
+        """Start, and wait up to ``timeout`` s for the broker to accept the connection.
+
+        For a replay, whose outbox lives in memory: without a broker its alerts would be lost, so it
+        must not begin. Raises BrokerUnavailable (one line: where, why, what to check) after closing.
+        """
+        self._quiet_failures = True
+        try:
+            self.start()
+            ok = self.wait_connected(timeout)
+        finally:
+            self._quiet_failures = False
+        if ok:
+            return
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        why = self.last_error or f"no answer from {where}"
+        if why.startswith("broker refused"):
+            why += "; check mqtt.username and the password (SITSENSE_MQTT_PASSWORD or mqtt.password_file)"
+        elif "check " not in why and "?" not in why:  # TLS and dropped connections carry their own hint
+            why += "; check mqtt.host and mqtt.port and that the broker is running"
+        self.close()
+        raise BrokerUnavailable(f"mqtt: not connected within {timeout:g} s: {why}")
+
+    @property
+    def volatile(self) -> bool:
+        """True when the outbox is in memory (a replay): what is not delivered by close() is lost."""
+        return getattr(self.outbox, "path", "") == ":memory:"
 
     # -- Output protocol -------------------------------------------------------------------------
 
@@ -504,10 +550,20 @@ class MqttOutput:
         """Say ``offline`` (retained), disconnect and stop the threads; idempotent."""
         if self._closed:
             return
-        if self._started and self._connected and self.flush_on_close_s > 0:
+        # A volatile outbox is waited for even while disconnected (paho keeps reconnecting): it is
+        # the replay's only copy. A persistent one keeps what is left for the next start.
+        if self._started and (self._connected or self.volatile) and self.flush_on_close_s > 0:
             if not self.flush(self.flush_on_close_s):
-                log.warning("MQTT: %d alert(s)/event(s) not yet acknowledged at shutdown; kept for the next start",
-                            len(self.outbox))
+                if self.volatile:
+                    self.undelivered = len(self.outbox)
+                    log.info("MQTT: %d alert(s)/event(s) not acknowledged by %s:%s within %g s; lost (the "
+                             "outbox is in memory)", self.undelivered, self.cfg.host, self.cfg.port,
+                             self.flush_on_close_s)
+                else:
+                    log.warning("MQTT: %d alert(s)/event(s) not yet acknowledged at shutdown; kept for the next "
+                                "start", len(self.outbox))
+        elif self.volatile:
+            self.undelivered = len(self.outbox)
         self._closed = True
         if self._started:
             try:
@@ -572,8 +628,12 @@ class MqttOutput:
     # -- internals ----------------------------------------------------------------------------
 
     def _log_once(self, key: str, level: int, msg: str, *args: Any) -> None:
-        """Log the first occurrence of ``key`` at ``level`` and repeats at DEBUG (no log floods)."""
-        if key in self._logged:
+        """Log the first occurrence of ``key`` at ``level`` and repeats at DEBUG (no log floods).
+
+        Connection failures during ``start_and_wait`` go to DEBUG only: its caller reports them."""
+        if self._quiet_failures and key.startswith(("refused:", "unreachable")):
+            log.debug(msg, *args)
+        elif key in self._logged:
             log.debug(msg, *args)
         else:
             self._logged.add(key)
@@ -655,9 +715,11 @@ class MqttOutput:
             self.last_error = (f"TLS handshake with {where} failed ({exc.reason or exc}); check mqtt.tls_ca, "
                                "mqtt.tls_cert, mqtt.tls_key and that the port is the broker's TLS listener")
         else:
-            self.last_error = f"cannot reach the broker at {where}"
-        self._log_once(key, logging.WARNING, "MQTT: %s; retrying (up to every %d s); alerts wait "
-                       "in the outbox", self.last_error, self.cfg.reconnect_max_s)
+            reason = getattr(exc, "strerror", None) or (str(exc) if exc else "")
+            self.last_error = f"cannot reach the broker at {where}" + (f": {reason}" if reason else "")
+        self._log_once(key, logging.WARNING, "MQTT: %s; retrying (up to every %d s); alerts wait in %s",
+                       self.last_error, self.cfg.reconnect_max_s,
+                       "memory until the replay ends" if self.volatile else "the outbox")
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         was = self._connected
