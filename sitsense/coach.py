@@ -337,7 +337,7 @@ class Coach:
             raise ValueError("no exercise fits the configured level and equipment")
         self._history: list[str] = []  # every choice, oldest first
         self._used_today: dict[str, int] = {}
-        self._by_bout: dict[float, tuple[Exercise, bool]] = {}
+        self._by_bout: dict[float, Exercise] = {}
         self._prompts: dict[str, _Prompt] = {}
         self._pending: _Prompt | None = None
         self._session: _Session | None = None
@@ -384,11 +384,14 @@ class Coach:
     def on_alert(self, alert: Alert) -> Alert:
         """The alert with its exercise, message and safety note filled in."""
         long_bout = self.is_long(alert.bout_s, alert.reminder)
-        ex, chosen_long = self._by_bout.get(alert.bout_start_t, (None, False))
-        if ex is None or (long_bout and not chosen_long and not ex.hip_flexor_static):
-            # a new bout, or one that outgrew its first choice: then a static stretch if the rotation allows
-            ex = self.choose(alert.bout_s, alert.reminder, static_first=ex is not None)
-            self._by_bout[alert.bout_start_t] = (ex, long_bout)
+        ex = self._by_bout.get(alert.bout_start_t)
+        if ex is None or (long_bout and not ex.hip_flexor_static):
+            # A new bout, or a long one whose suggestion is not yet a static hip-flexor stretch: a long
+            # bout (a reminder, or a first alert that fires late) takes one whenever the rotation allows.
+            # When the rotation has just used it, this reminder gets another exercise, and the next one
+            # tries again (by then the stretch has left the last two picks). Once static, it is kept.
+            ex = self.choose(alert.bout_s, alert.reminder, static_first=long_bout)
+            self._by_bout[alert.bout_start_t] = ex
         prompt = _Prompt(alert.id, alert.bout_start_t, alert.t, ex)
         self._prompts[alert.id] = prompt
         while len(self._prompts) > 50:  # outcomes that never came (service restarted, say)

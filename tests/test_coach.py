@@ -123,6 +123,58 @@ def test_second_reminder_upgrades_to_a_static_stretch_and_keeps_it():
     assert c.on_alert(alert(2400, 0, 2)).exercise["id"] != "kneeling_hip_flexor"
 
 
+def bout_alerts(c: Coach, bout_start: float, first_min: float, n: int = 3, snooze_min: float = 10.0) -> list[str]:
+    """The exercise ids of ``n`` alerts of one bout, the first ``first_min`` into it."""
+    return [c.on_alert(alert(bout_start + (first_min + k * snooze_min) * 60, bout_start, k + 1)).exercise["id"]
+            for k in range(n)]
+
+
+@pytest.mark.parametrize("cfg", [CoachConfig(), ALL_GEAR], ids=["beginner", "all_gear"])
+def test_late_first_alert_of_a_long_bout_is_a_static_stretch(cfg):
+    # active hours held the first alert back until 58 min into the bout (or sit_limit_min is high)
+    for seed in range(30):
+        ids = bout_alerts(Coach(cfg, seed=seed), 0.0, 58.0)
+        assert exercise(ids[0]).hip_flexor_static, (seed, ids)
+        assert ids[1] == ids[2] == ids[0]  # a static stretch is kept for the rest of the bout
+
+
+def test_sit_limit_50_every_bout_gets_a_static_stretch_by_reminder_2_or_3():
+    # sit_limit_min = 50: every first alert already fires in a long bout
+    for seed in range(30):
+        c = Coach(ALL_GEAR, seed=seed)  # two static stretches: one by reminder 2 in every bout, alternating
+        bouts = [bout_alerts(c, k * 6000.0, 50.0) for k in range(4)]
+        for ids in bouts:
+            assert exercise(ids[1]).hip_flexor_static and ids[2] == ids[1], (seed, bouts)
+        assert all(a[-1] != b[0] for a, b in zip(bouts, bouts[1:])), (seed, bouts)
+
+        c = Coach(CoachConfig(), seed=seed)  # a beginner's single static stretch
+        bouts = [bout_alerts(c, k * 6000.0, 50.0) for k in range(4)]
+        assert bouts[0] == ["kneeling_hip_flexor"] * 3, (seed, bouts)
+        for prev, ids in zip(bouts, bouts[1:]):
+            # the previous bout ended on it, so reminders 1 and 2 offer two other exercises (no
+            # back-to-back repeat), then reminder 3 comes back to the stretch
+            assert prev[-1] == "kneeling_hip_flexor"
+            assert len(set(ids)) == 3 and ids[0] != prev[-1], (seed, bouts)
+            assert ids[2] == "kneeling_hip_flexor", (seed, bouts)
+
+
+def test_a_reminder_blocked_by_the_rotation_gets_the_stretch_on_the_next_reminder():
+    for seed in range(30):
+        c = Coach(CoachConfig(), seed=seed)
+        c._history = ["kneeling_hip_flexor"]
+        ids = bout_alerts(c, 0.0, 30.0)  # an ordinary first alert, then reminders 2 and 3
+        assert "kneeling_hip_flexor" not in ids[:2] and ids[0] != ids[1]
+        assert ids[2] == "kneeling_hip_flexor", (seed, ids)
+
+
+def test_ordinary_bouts_still_mix_in_dynamic_releases():
+    kinds = Counter()
+    for seed in range(30):
+        c = Coach(CoachConfig(), seed=seed)
+        kinds.update(exercise(bout_alerts(c, k * 4000.0, 30.0, n=1)[0]).kind for k in range(8))
+    assert kinds["dynamic"] / sum(kinds.values()) > 0.35
+
+
 def test_alert_carries_exercise_message_and_safety():
     c = Coach(CoachConfig(), seed=1)
     a = c.on_alert(alert(1800.0, 0.0, 1, "x1"))

@@ -87,3 +87,36 @@ def test_each_prompt_has_exactly_one_outcome_event(day):
     ids = [o.alert_id for o in events if isinstance(o, AlertOutcome)]
     assert sorted(ids) == sorted({a.id for a in events if isinstance(a, Alert)})
     assert all(o.exercise_id for o in events if isinstance(o, AlertOutcome))
+
+
+def run_day(plan: str, start: datetime, seed: int = 1, **tracker) -> list[Alert]:
+    cfg = Config().with_changes("tracker", timezone="UTC", **tracker)
+    trace = synthesize(parse_plan(plan), sample_rate_hz=25, seed=seed)
+    clock = SimClock(start)
+    rec = Recorder()
+    coach = Coach(cfg.coach, heed_window_s=cfg.tracker.heed_window_min * 60)
+    Service(cfg, clock=clock, source=ReplaySource(trace, clock), coach=coach, outputs=[rec]).run()
+    return [e for e in rec.events if isinstance(e, Alert)]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_long_bouts_under_a_high_sit_limit_reach_a_static_stretch_by_reminder_3(seed):
+    # sit_limit_min = 50: every alert fires in a bout that counts as long
+    alerts = run_day("stand 1m, sit 75m, walk 5m, sit 75m, walk 5m, sit 75m", datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc),
+                     seed, sit_limit_min=50)
+    bouts: dict[float, list[Alert]] = {}
+    for a in alerts:
+        bouts.setdefault(a.bout_start_t, []).append(a)
+    assert [[a.reminder for a in b] for b in bouts.values()] == [[1, 2, 3]] * 3
+    first, *later = [[a.exercise["id"] for a in b] for b in bouts.values()]
+    assert first == ["kneeling_hip_flexor"] * 3  # already long at 50 min, reminders keep it
+    for ids in later:  # the previous bout just used the stretch: two others, then back to it
+        assert len(set(ids)) == 3 and ids[2] == "kneeling_hip_flexor"
+
+
+def test_first_alert_held_back_by_active_hours_is_a_static_stretch():
+    # sitting from 07:02; the alert due at 07:32 waits for the active hours (08:00), 58 min into the bout
+    for seed in (1, 2, 3):
+        alerts = run_day("stand 1m, sit 62m, walk 5m", datetime(2024, 5, 6, 7, 1, tzinfo=timezone.utc), seed)
+        assert len(alerts) == 1 and 57 * 60 <= alerts[0].bout_s <= 59 * 60
+        assert exercise(alerts[0].exercise["id"]).hip_flexor_static

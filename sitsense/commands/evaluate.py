@@ -15,11 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="FILE", help="posture model (default: the shipped one)")
     parser.add_argument("--provisional", action="store_true", help="score the provisional tilt classifier")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import DatasetError
     from ..posture.evaluate import evaluate_traces, format_metrics, make_factory
+    from ..progress import Progress
     from ..traces import parse_users, read_hapt, read_trace
 
     if bool(args.trace) == bool(args.hapt):
@@ -32,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError(f"{args.trace}: has no labels to score against")
     if args.rate is not None and not 20 <= args.rate <= 100:
         raise DatasetError(f"--rate {args.rate:g}: the classifier works from 20 to 100 Hz")
-    tally = evaluate_traces(traces, make_factory(args.model, provisional=args.provisional), rate_hz=args.rate)
+    make = make_factory(args.model, provisional=args.provisional)
+    with Progress(sum(tr.duration_s for tr in traces), "evaluate", quiet=args.quiet) as bar:
+        tally = evaluate_traces(traces, make, rate_hz=args.rate,
+                                progress=(lambda done_s, total_s: bar.update(done_s)) if bar.enabled else None)
     metrics = tally.metrics(sitting_time=bool(args.trace))
     print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0

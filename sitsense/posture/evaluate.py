@@ -120,8 +120,12 @@ def upright_reference(trace: Trace, seconds: float = REFERENCE_S) -> np.ndarray 
 
 
 def run_classifier(classifier: PostureClassifier, trace: Trace, *, block_s: float = 60.0,
-                   reference: np.ndarray | None = None) -> Outputs:
-    """Stream a trace through a classifier in blocks; apply ``since_t`` backdating."""
+                   reference: np.ndarray | None = None,
+                   progress: Callable[[float], None] | None = None) -> Outputs:
+    """Stream a trace through a classifier in blocks; apply ``since_t`` backdating.
+
+    ``progress(done_s)`` after every block: seconds of the recording classified so far.
+    """
     if reference is not None:
         classifier.set_reference(reference)
     t = trace.t_s
@@ -144,6 +148,8 @@ def run_classifier(classifier: PostureClassifier, trace: Trace, *, block_s: floa
             names.append(est.posture)
             ps.append(est.p)
         classifier.pop_events()
+        if progress is not None and hi is not None:
+            progress(float(t[hi - 1] - t[0]))
     return Outputs(np.array(ts), np.array(names, dtype=object), np.array(ps))
 
 
@@ -222,15 +228,31 @@ def decimate(trace: Trace, rate_hz: float) -> Trace:
 
 
 def evaluate_traces(traces: Iterable[Trace], make: Callable[[float], PostureClassifier], *,
-                    rate_hz: float | None = None, block_s: float = 60.0) -> Tally:
-    """Run the protocol over recordings; ``make(sample_rate_hz)`` builds a fresh classifier for each."""
+                    rate_hz: float | None = None, block_s: float = 60.0,
+                    progress: Callable[[float, float], None] | None = None) -> Tally:
+    """Run the protocol over recordings; ``make(sample_rate_hz)`` builds a fresh classifier for each.
+
+    ``progress(done_s, total_s)`` after every block of every recording, in seconds of recording
+    (one run classifies every recording at the same rate, so a second costs the same throughout).
+    """
     total = Tally()
-    for trace in traces:
-        if rate_hz:
-            trace = decimate(trace, rate_hz)
+    if progress is not None:
+        traces = list(traces)
+    total_s = sum(tr.duration_s for tr in traces) if progress is not None else 0.0
+    done_s = 0.0
+
+    def on_block(s: float) -> None:
+        progress(done_s + s, total_s)
+
+    for recording in traces:
+        trace = decimate(recording, rate_hz) if rate_hz else recording
         clf = make(trace.sample_rate_hz)
-        outputs = run_classifier(clf, trace, block_s=block_s, reference=upright_reference(trace))
+        outputs = run_classifier(clf, trace, block_s=block_s, reference=upright_reference(trace),
+                                 progress=on_block if progress is not None else None)
         total.add(score(trace, outputs, getattr(clf, "step_s", 1.0)))
+        if progress is not None:
+            done_s += recording.duration_s
+            progress(done_s, total_s)
     return total
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -102,10 +103,15 @@ class PostureModel:
                    str(arrays.get("trained_on", "")), hw, arrays.get("hidden_bias"))
 
 
+PROGRESS_EVERY = 25
+
+
 def fit(features: np.ndarray, labels: np.ndarray, *, hidden: int = 16, l2: float = 1e-3,
         iterations: int = 1500, learning_rate: float = 0.01, class_weight_power: float = 0.5,
-        seed: int = 0, trained_on: str = "") -> PostureModel:
+        seed: int = 0, trained_on: str = "", progress: Callable[[int, int], None] | None = None) -> PostureModel:
     """Fit the network with Adam on the full batch (deterministic for a seed).
+
+    ``progress(iteration, iterations)`` every ``PROGRESS_EVERY`` iterations, if given.
 
     Classes are re-weighted by ``frequency ** -class_weight_power`` so the short transition
     classes are not drowned by the long postures. ``hidden=0`` fits a logistic regression.
@@ -134,6 +140,8 @@ def fit(features: np.ndarray, labels: np.ndarray, *, hidden: int = 16, l2: float
     m1 = [np.zeros_like(q) for q in params]
     m2 = [np.zeros_like(q) for q in params]
     for it in range(1, iterations + 1):
+        if progress is not None and it % PROGRESS_EVERY == 0:
+            progress(it, iterations)
         if hidden:
             w1, b1, w2, b2 = params
             h = np.tanh(x @ w1 + b1)

@@ -7,6 +7,9 @@ with that activity's state. Recordings without standing are calibrated from thei
 
 from __future__ import annotations
 
+import inspect
+from typing import Callable
+
 import numpy as np
 
 from ..errors import DatasetError
@@ -72,11 +75,13 @@ def trace_rows(trace: Trace, up: np.ndarray | None, heading: np.ndarray | None,
     return features_from_moments(mean[keep], cov[keep], rot), state[keep]
 
 
-def training_set(traces: list[Trace], *, rates_hz: tuple[float, ...] = (50.0, 25.0)
+def training_set(traces: list[Trace], *, rates_hz: tuple[float, ...] = (50.0, 25.0),
+                 progress: Callable[[int, int], None] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows from every recording at each sample rate (the model must work from 20 to 100 Hz).
 
     Also returns the nominal forward axis: the mean sitting heading over the recordings.
+    ``progress(done, total)`` after each recording's rows, counted in recordings.
     """
     frames = [recording_frame(tr) for tr in traces]
     heads = [h for _, h in frames if h is not None]
@@ -84,20 +89,42 @@ def training_set(traces: list[Trace], *, rates_hz: tuple[float, ...] = (50.0, 25
     nominal = nominal - (nominal @ NOMINAL_UP_AXIS) * NOMINAL_UP_AXIS
     nominal /= np.linalg.norm(nominal)
     xs, ys = [], []
-    for trace, (up, heading) in zip(traces, frames):
+    for k, (trace, (up, heading)) in enumerate(zip(traces, frames), start=1):
         for rate in rates_hz:
             x, y = trace_rows(decimate(trace, rate), up, heading, nominal)
             if len(y):
                 xs.append(x)
                 ys.append(y)
+        if progress is not None:
+            progress(k, len(traces))
     if not xs:
         raise DatasetError("no labelled HAPT steps to train on")
     return np.vstack(xs), np.concatenate(ys), nominal
 
 
-def train(traces: list[Trace], *, trained_on: str = "", **fit_options) -> PostureModel:
-    """Fit the shipped model type on recordings."""
-    x, y, nominal = training_set(traces)
-    model = fit(x, y, trained_on=trained_on, **fit_options)
+# Progress of a training run is counted in fit iterations: the full-batch iterations all cost the
+# same, and building the rows beforehand costs about as much as this many of them (both scale with
+# the number of rows; measured on HAPT users 1-24: 0.18 s of rows, 7.8 ms per iteration).
+ROWS_AS_ITERATIONS = 25
+
+
+def train(traces: list[Trace], *, trained_on: str = "", progress: Callable[[int, int], None] | None = None,
+          **fit_options) -> PostureModel:
+    """Fit the shipped model type on recordings.
+
+    ``progress(done, total)`` now and then, in fit iterations (building the rows counts as
+    ``ROWS_AS_ITERATIONS`` of them). The model is the same with or without it.
+    """
+    if progress is None:
+        x, y, nominal = training_set(traces)
+        model = fit(x, y, trained_on=trained_on, **fit_options)
+    else:
+        iterations = int(fit_options.get("iterations", inspect.signature(fit).parameters["iterations"].default))
+        total = ROWS_AS_ITERATIONS + iterations
+        x, y, nominal = training_set(
+            traces, progress=lambda done, n: progress(round(ROWS_AS_ITERATIONS * done / n), total))
+        model = fit(x, y, trained_on=trained_on, progress=lambda it, n: progress(ROWS_AS_ITERATIONS + it, total),
+                    **fit_options)
+        progress(total, total)
     model.forward_axis = nominal
     return model
