@@ -66,21 +66,25 @@ def test_plot_of_a_trace_has_a_sane_size_and_legend(tmp_path):
     assert {"sitting", "standing", "walking", "lying", "not worn", "break"} <= set(seen["legend"])
 
 
+def _run_into_store(db, plan: str, start: datetime, seed: int) -> None:
+    """Replay a synthetic plan through a Service whose state keeper writes to ``db``."""
+    trace = synthesize(parse_plan(plan), sample_rate_hz=10, seed=seed)
+    clock = SimClock(start)
+    service = Service(Config(), clock=clock, source=ReplaySource(trace, clock))
+    store = Store(db).open()
+    keeper = StateKeeper(store, service.tracker)
+    keeper.resume(0.0, clock.wall_at(0.0))
+    service.outputs.append(keeper)
+    service.run()
+    keeper.close()
+    store.close()
+
+
 def _store_days(tmp_path, n_days: int = 3):
     db = tmp_path / "state.db"
-    cfg = Config()
     for day in range(n_days + 1):
         plan = "stand 1m, sit 40m, walk 3m, sit 20m" if day % 2 else "stand 1m, sit 32m, walk 5m, sit 50m, walk 2m"
-        trace = synthesize(parse_plan(plan), sample_rate_hz=10, seed=day)
-        clock = SimClock(datetime(2026, 3, 2 + day, 9, 0, tzinfo=timezone.utc))
-        service = Service(cfg, clock=clock, source=ReplaySource(trace, clock))
-        store = Store(db).open()
-        keeper = StateKeeper(store, service.tracker)
-        keeper.resume(0.0, clock.wall_at(0.0))
-        service.outputs.append(keeper)
-        service.run()
-        keeper.close()
-        store.close()
+        _run_into_store(db, plan, datetime(2026, 3, 2 + day, 9, 0, tzinfo=timezone.utc), seed=day)
     return db
 
 
@@ -123,15 +127,8 @@ def test_a_posture_held_across_midnight_is_drawn_on_both_days(tmp_path):
     """Stored days: the night's posture must not vanish from the morning's timeline."""
     from sitsense import report
     db = tmp_path / "state.db"
-    trace = synthesize(parse_plan("stand 1m, sit 1h29m, walk 10m"), sample_rate_hz=10, seed=2)
-    clock = SimClock(datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc))
-    service = Service(Config(), clock=clock, source=ReplaySource(trace, clock))
-    store = Store(db).open()
-    keeper = StateKeeper(store, service.tracker)
-    keeper.resume(0.0, clock.wall_at(0.0))
-    service.outputs.append(keeper)
-    service.run()
-    keeper.close()
+    _run_into_store(db, "stand 1m, sit 1h29m, walk 10m", datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc), seed=2)
+    store = Store(db).open(read_only=True)
     reps = report.from_store(store, ["2026-03-02", "2026-03-03"])
     store.close()
     first_of_day2 = min(reps[1].segments)
