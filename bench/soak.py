@@ -89,7 +89,7 @@ def day_24h() -> SoakSpec:
             "walk 30m, stand 20m, sit 2h, stand 10m, lie 3h10m")
     return SoakSpec(plan=plan, speed=200.0,
                     disconnects=[(10 * 3600 + 600, 300), (15 * 3600, 300)], reset_at=12 * 3600 + 1234,
-                    stall=(13 * 3600 + 300, 20), broker_outage=(9 * 3600 + 1500, 600), kill_at=11 * 3600 + 300)
+                    stall=(13 * 3600 + 300, 20), broker_outage=(9 * 3600 + 1000, 600), kill_at=11 * 3600 + 300)
 
 
 def day_2h() -> SoakSpec:
