@@ -257,11 +257,20 @@ def _check_value(f, v: Any) -> str | None:
     return None
 
 
+I2C_PINS = {2: "SDA", 3: "SCL"}  # I2C bus 1 on every 40-pin Pi
+
+
 def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
     problems = []
     if cfg.buzzer.button_enabled and cfg.buzzer.button_pin == cfg.buzzer.pin:
         problems.append(f"buzzer.button_pin = {cfg.buzzer.button_pin}: GPIO{cfg.buzzer.pin} is already "
                         "buzzer.pin; use another pin")
+    used = [("buzzer.pin", cfg.buzzer.pin, cfg.buzzer.enabled),
+            ("buzzer.button_pin", cfg.buzzer.button_pin, cfg.buzzer.button_enabled)]
+    for key, pin, enabled in used:
+        if enabled and pin in I2C_PINS:
+            problems.append(f"{key} = {pin}: GPIO{pin} is the sensor's I2C {I2C_PINS[pin]} (see hardware.md); "
+                            "use another pin, e.g. 17 or 27")
     if cfg.tracker.timezone:
         try:
             from zoneinfo import ZoneInfo

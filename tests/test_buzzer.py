@@ -333,3 +333,20 @@ def test_button_press_gives_a_short_acknowledgement(button_out, factory):
     want = expected_states(["ack"], "active", out.cfg)
     want[1] = (0.05 + out.cfg.double_press_s, True)  # a single press is known once the window has passed
     assert_history(buzz, want)
+
+
+def test_calibrate_buzzes_before_and_after_standing_still(factory):
+    """The clip-on ritual: buzz, stand still, buzz (issue 4), on the wearer's own buzzer."""
+    from sitsense.commands.calibrate import cue_with
+
+    out, pin = make("active", factory)
+    with out:
+        cue = cue_with(out)
+        cue("start")
+        assert_history(pin, expected_states(["calibration"], "active", out.cfg))
+        pin.clear_states()
+        cue("done")
+        assert_history(pin, expected_states(["calibration"], "active", out.cfg))
+        pin.clear_states()
+        cue("failed")  # a failure is said on the console; the buzzer stays quiet
+        assert [s.state for s in pin.states] == [False]

@@ -65,6 +65,14 @@ def test_pins_in_use_twice_and_unknown_time_zone(tmp_path):
     assert "GPIO17 is already buzzer.pin" in str(exc.value) and "unknown time zone" in str(exc.value)
 
 
+def test_the_sensors_i2c_pins_are_refused_for_the_buzzer_and_button(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[buzzer]\npin = 3\nbutton_enabled = true\nbutton_pin = 2\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert "GPIO3 is the sensor's I2C SCL" in str(exc.value) and "GPIO2 is the sensor's I2C SDA" in str(exc.value)
+
+
 def test_booleans_are_not_numbers(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("[tracker]\nmax_reminders = true\n")
@@ -73,7 +81,7 @@ def test_booleans_are_not_numbers(tmp_path):
 
 
 def test_a_password_file_others_can_read_fails_the_check_before_the_service_starts(tmp_path):
-    """check-config runs as ExecStartPre: a secret readable by others must stop it there (exit 78)."""
+    """A secret readable by others is a config error (exit 78): systemd does not restart into a loop."""
     secret = tmp_path / "mqtt-password"
     secret.write_text("hunter2\n")
     secret.chmod(0o644)

@@ -182,3 +182,13 @@ def test_parse_faults():
     for bad in ("nack=2", "disconnect=100", "boom=1", "reset=soon", "stall=10+0"):
         with pytest.raises(ConfigError):
             parse_faults(bad)
+
+
+def test_the_real_sensor_keeps_the_wearers_time_zone():
+    """tracker.timezone sets days and active hours on the chip too, not only on fake sensors."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/New_York")
+    source = open_source("mpu6050", SensorConfig(i2c_bus=19), connect=False, tz=zone)
+    wall = source.clock.wall()
+    assert wall.utcoffset() == wall.astimezone(zone).utcoffset() and wall.tzinfo is zone

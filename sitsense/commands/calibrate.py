@@ -16,20 +16,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def print_cue(cue: str) -> None:
-    """Console cues; the buzzer work replaces this with beeps (see reference.calibrate's ``cue``)."""
+    """Console cues (see reference.calibrate's ``cue``)."""
     text = {"start": "Stand up straight and keep still...", "done": "Done: you can move.",
             "failed": "Calibration failed."}.get(cue, cue)
     print(text, file=sys.stderr, flush=True)
+
+
+def open_buzzer(cfg, fake_sensor: bool):
+    """The wearer's buzzer for the ritual's cues, or None (disabled, or no pins here: a warning)."""
+    if not cfg.buzzer.enabled:
+        return None
+    from ..errors import OutputError
+    from ..outputs.buzzer import BuzzerOutput
+
+    factory = None
+    if fake_sensor:
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+        factory = MockFactory(pin_class=MockPWMPin)
+    try:
+        return BuzzerOutput(cfg.buzzer, pin_factory=factory)
+    except OutputError as exc:
+        print(f"sitsense: no buzz for the cues ({exc}); follow the messages here", file=sys.stderr)
+        return None
+
+
+def cue_with(buzzer):
+    """Print each cue and, with a buzzer, buzz it: buzz, stand still, buzz."""
+    def cue(name: str) -> None:
+        print_cue(name)
+        if buzzer is not None and name in ("start", "done"):
+            buzzer.play("calibration")
+            buzzer.wait_idle(5.0)
+    return cue
 
 
 def run(args: argparse.Namespace) -> int:
     from ..sensor.live import open_source
     from ..sensor.reference import calibrate, save_reference
 
+    from ..errors import ConfigError
+    from ..sensor.live import parse_spec
+
     cfg = load_config_for(args)
-    duration_s = args.seconds or cfg.posture.calibration_s
+    if args.seconds is not None and not 1 <= args.seconds <= 60:
+        raise ConfigError(f"--seconds {args.seconds:g}: stand still for 1 to 60 s")
+    duration_s = args.seconds if args.seconds is not None else cfg.posture.calibration_s
     source = open_source(args.sensor, cfg.sensor, speed=args.speed)
-    ref = calibrate(source, duration_s, cue=print_cue)
+    buzzer = open_buzzer(cfg, fake_sensor=parse_spec(args.sensor or cfg.sensor.source)[0] == "fake")
+    try:
+        ref = calibrate(source, duration_s, cue=cue_with(buzzer))
+    finally:
+        if buzzer is not None:
+            buzzer.close()
     path = save_reference(ref, args.output)
     x, y, z = ref.upright_g
     print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples saved to {path}")

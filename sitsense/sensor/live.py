@@ -191,7 +191,7 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
             raise ConfigError("--speed only applies to fake sensors (fake:TRACE); the real chip runs in real time")
         if epoch is not None or emulator_options:
             raise ConfigError("--epoch and --faults only apply to fake sensors (fake:TRACE)")
-        clock = clock or SystemClock()
+        clock = clock or SystemClock(tz)  # the wearer's zone (tracker.timezone) for days and active hours
         driver = MPU6050(bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=cfg.sample_rate_hz,
                          range_g=cfg.range_g, clock=clock)
         source = LiveSource(driver, clock=clock, poll_interval_s=cfg.poll_interval_s, stop_after_s=seconds,
