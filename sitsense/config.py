@@ -257,6 +257,7 @@ def _check_value(f, v: Any) -> str | None:
     return None
 
 
+CREDENTIALS_ROOT = "/run/credentials/"  # systemd's LoadCredential= files, visible only to the unit
 I2C_PINS = {2: "SDA", 3: "SCL"}  # I2C bus 1 on every 40-pin Pi
 
 
@@ -281,6 +282,8 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
     if check_files and cfg.mqtt.enabled:
         for name in ("tls_ca", "tls_cert", "tls_key", "password_file"):
             path = getattr(cfg.mqtt, name)
+            if path and path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
+                continue  # a systemd credential exists only inside the unit; 'run' checks it there
             if path and not os.access(os.path.expanduser(path), os.R_OK):
                 problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
             elif path and name == "password_file":

@@ -92,3 +92,14 @@ def test_a_password_file_others_can_read_fails_the_check_before_the_service_star
     assert exc.value.exit_code == 78 and "chmod 600" in str(exc.value) and "hunter2" not in str(exc.value)
     secret.chmod(0o600)
     assert load_config(p).mqtt.password_file == str(secret)
+
+
+def test_a_systemd_credential_is_only_checked_inside_the_unit(tmp_path, monkeypatch):
+    """check-config from a shell cannot see /run/credentials/...; inside the unit a missing one is an error."""
+    p = tmp_path / "c.toml"
+    p.write_text('[mqtt]\nenabled = true\npassword_file = "/run/credentials/sitsense.service/mqtt-password"\n')
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert load_config(p).mqtt.enabled
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/sitsense.service")
+    with pytest.raises(ConfigError, match="file missing or not readable"):
+        load_config(p)
