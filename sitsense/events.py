@@ -96,6 +96,17 @@ class AlertOutcome(Event):
 
 
 @dataclass(frozen=True)
+class Acknowledged(Event):
+    """The wearer acknowledged alert ``alert_id`` (``cmd/ack``, the phone's *Done*): no more
+    reminders in this bout. Not a break: the prompt is heeded only if a real break follows."""
+
+    type: ClassVar[str] = "acknowledged"
+    alert_id: str
+    reminder: int
+    bout_s: float
+
+
+@dataclass(frozen=True)
 class Paused(Event):
     """Alerts are paused until ``until_t`` (time is still counted)."""
 

@@ -13,14 +13,19 @@ when the same day resumes; a new day starts with a fresh calibration.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from .errors import StoreError
 from .events import Calibrated, DaySummary, Event
 from .outputs.base import StateSnapshot
 from .store import Store
-from .tracker import DayStats, Tracker
+from .tracker import DayStats, Tracker, settle_pending
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,11 @@ class StateKeeper:
         if day and day < today:
             stats = DayStats.from_dict(snap["today"])
             open_bout = saved_t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
+            # prompts still waiting when it stopped: their day is over, so settle them now (a break in
+            # progress counts as heeded) and log them on that day
+            outcomes = settle_pending(snap, saved_t)
+            stats.heeded += sum(1 for o in outcomes if o.heeded)
+            self._pending += [(saved_wall.isoformat(), o) for o in outcomes]
             self.store.save_day(stats.summary(saved_t, open_bout_s=open_bout))
             return f"saved day {day} is over: stored it in the history"
         if day > today:
@@ -101,7 +111,7 @@ class StateKeeper:
             self.store.save_day(event)
         if event.type not in SKIP_EVENT_TYPES:
             self._pending.append((self._last_wall.isoformat(), event))
-            if event.type in ("alert", "calibration"):
+            if event.type in ("alert", "calibration", "acknowledged"):
                 self.checkpoint()  # rare and they matter: write them at once
 
     def update_state(self, state: StateSnapshot) -> None:
@@ -132,3 +142,74 @@ class StateKeeper:
 
     def close(self) -> None:
         self.checkpoint()
+
+
+class StateInUse(StoreError):
+    """Another sitsense service holds the state database's lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: not 78, so systemd's Restart= tries again later
+
+
+class StateLock:
+    """An exclusive, non-blocking lock on ``<db>.lock`` for the service that writes ``<db>``.
+
+    Two services on one database would overwrite each other's checkpoints (and a second one's
+    resume would store the first one's day as finished). The lock is ``flock`` on a side file, so
+    the kernel drops it when the process dies (SIGKILL, power cut: nothing stale to clean up),
+    and it never touches the database itself: the read-only commands (``history``, ``report``)
+    do not take it and are never blocked. The holder's pid is written into the file for the
+    message. ``acquire`` raises StateInUse at once when another process holds it.
+    """
+
+    def __init__(self, db: str | os.PathLike):
+        self.db = Path(db)
+        self.path = Path(str(self.db) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> "StateLock":
+        if self._fd is not None:
+            return self
+        if self.db.is_dir():
+            return self  # not a database: Store.open says so (exit 78)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                who = f" (pid {holder})" if holder else ""
+                raise StateInUse(f"another sitsense is already using {self.db}{who}") from None
+            raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Unlock (closing the file); the file stays, so no other process races on its creation."""
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "StateLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None

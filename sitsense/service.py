@@ -46,6 +46,11 @@ class Service:
         self.p = 0.0
         self.sensor_status = "ok"
         self.last_t: float | None = None
+        # A later run resumes this one's state (``sitsense run`` with a state database): ``finish``
+        # then leaves open heed windows and a break in progress to the final checkpoint, for the
+        # resumed service to report, instead of reporting them as over (as a replay's end does).
+        self.resumable = False
+        self._state_t: float | None = None  # t of the last state given to the outputs
         self._stop = False
         self._wall_base: tuple[float, datetime] | None = None
         self.block_hooks: list = []  # called after every block (watchdog, status lines)
@@ -77,15 +82,18 @@ class Service:
     def process_block(self, t_s: np.ndarray, accel_g: np.ndarray) -> None:
         """Classify a block, step the tracker for every completed step, and dispatch events."""
         pop_sensor = getattr(self.source, "pop_events", None)
+        status = None  # the sensor's new status, shown once the postures before it are decided
         if pop_sensor:
             for ev in pop_sensor():
                 if isinstance(ev, SensorStatus):
-                    self.sensor_status = ev.status
+                    status = ev
                 self._emit(ev)
+        if status is not None and status.status == self.sensor_status:
+            status = None
         if len(t_s):
             self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
-        if len(t_s) and self._decide_now(float(t_s[-1])):
+        if status is not None or (len(t_s) and self._decide_now(float(t_s[-1]))):
             estimates += self._flush_classifier()
         if self.coach is not None and len(t_s):
             for ev in self.coach.observe(t_s, accel_g, self.sample_rate_hz):
@@ -93,6 +101,9 @@ class Service:
         for ev in self.classifier.pop_events():
             self._emit(ev)
         self._apply(estimates)
+        if status is not None:
+            self.sensor_status = status.status
+        self._show_sensor_status(status, len(t_s) == 0)
         self._ask_for_the_next_alert()
         self._drain_commands()
         for hook in self.block_hooks:
@@ -117,6 +128,18 @@ class Service:
             if self.outputs:
                 self._update_state(est.t, wall)
 
+    def _show_sensor_status(self, change: SensorStatus | None, empty_block: bool) -> None:
+        """Give the outputs a state when the sensor's status changed, and after every empty poll while
+        it is faulty: no samples means no posture estimates, so no other state would show the fault
+        (the ``sensor`` tile), and rate-limited outputs get their chance to publish it."""
+        if not self.outputs or (change is None and not (empty_block and self.sensor_status != "ok")):
+            return
+        known = [x for x in (change.t if change else None, self.last_t, self._state_t) if x is not None]
+        if empty_block or not known:
+            known.append(self.clock.monotonic())  # nothing newer came from the sensor
+        t = max(known)
+        self._update_state(t, self.wall_at(t))
+
     def _ask_for_the_next_alert(self) -> None:
         """Have a live source read the sensor right after the step in which the next alert falls due."""
         wake_at = getattr(self.source, "wake_at", None)
@@ -140,11 +163,16 @@ class Service:
                    for out in self.outputs)
 
     def finish(self) -> RunSummary:
-        """Decide what the classifier still holds back, then emit and return the final summary."""
+        """Decide what the classifier still holds back, then emit and return the final summary.
+
+        Prompts still waiting for their outcome are reported now (not heeded, or heeded with the
+        break so far) only when nothing resumes this run; a ``resumable`` service keeps them.
+        """
         self._apply(self._flush_classifier())
         t = self.last_t if self.last_t is not None else 0.0
-        for ev in self.tracker.flush(t):
-            self._dispatch(ev)
+        if not self.resumable:
+            for ev in self.tracker.flush(t):
+                self._dispatch(ev)
         summary = self.tracker.summary(t)
         self._emit(summary)
         return summary
@@ -174,6 +202,9 @@ class Service:
                 log.exception("output %s failed on %s", type(out).__name__, ev.type)
 
     def _update_state(self, t: float, wall: datetime) -> None:
+        if self._state_t is not None and t < self._state_t:
+            return  # never older than a state already given (one shown during a sensor fault)
+        self._state_t = t
         tr = self.tracker
         state = StateSnapshot(t=t, wall=wall, posture=self.posture, p=self.p, bout_s=tr.bout_s(t),
                               sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
@@ -216,7 +247,18 @@ class Service:
         elif cmd.name == "release" and self.coach is not None and hasattr(self.coach, "start_release"):
             events = list(self.coach.start_release(t))
         elif cmd.name == "ack":
-            pass
+            alert_id = str(cmd.args.get("id") or "")
+            if not alert_id:
+                return {"ok": False, "command": cmd.name, "error": "ack needs the alert's id: {\"id\": \"<alert id>\"}"}
+            try:
+                events = self.tracker.acknowledge(t, alert_id)
+            except ValueError as exc:
+                return {"ok": False, "command": cmd.name, "error": str(exc)}
+            for ev in events:
+                self._emit(ev)
+            return {"ok": True, "command": cmd.name, "t": round(t, 3), "id": alert_id,
+                    "detail": ("no more reminders for this sitting bout" if events
+                               else "already acknowledged: no more reminders for this sitting bout")}
         else:
             return {"ok": False, "error": f"unknown command {cmd.name!r}"}
         for ev in events:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .config import WEEKDAYS, TrackerConfig, in_window, parse_hhmm_range
-from .events import (ACTIVE, POSTURES, SEDENTARY, Alert, AlertOutcome, BreakEnded, BreakTaken,
+from .events import (ACTIVE, POSTURES, SEDENTARY, Acknowledged, Alert, AlertOutcome, BreakEnded, BreakTaken,
                      DaySummary, Event, Paused, Resumed, RunSummary, Snoozed)
 
 MAX_STEP_GAP_S = 10.0  # a longer gap between steps is counted as 'unknown' (no samples)
@@ -62,6 +62,16 @@ class _PendingAlert:
     heeded: bool = False
     break_start_t: float | None = None
 
+    def to_dict(self, shift_t: float = 0.0) -> dict[str, Any]:
+        return {"id": self.id, "t": self.t + shift_t, "reminder": self.reminder, "heeded": self.heeded,
+                "break_start_t": None if self.break_start_t is None else self.break_start_t + shift_t}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], shift_t: float = 0.0) -> "_PendingAlert":
+        b = d.get("break_start_t")
+        return cls(id=str(d["id"]), t=float(d["t"]) + shift_t, reminder=int(d["reminder"]),
+                   heeded=bool(d.get("heeded", False)), break_start_t=None if b is None else float(b) + shift_t)
+
 
 class Tracker:
     """Accumulates sedentary time and decides when to alert; see the module docstring."""
@@ -83,6 +93,8 @@ class Tracker:
         self.paused_until_t: float | None = None
         self.snoozed_until_t: float | None = None
         self.pending: list[_PendingAlert] = []
+        self.bout_alerts: list[str] = []  # ids of the alerts of the current bout (for ``acknowledge``)
+        self._deferred: list[Event] = []  # events of a resume, handed out by the next step
         self.today = DayStats()
         self.run = DayStats(day="run")
         self._history: deque[tuple[float, float, str]] = deque()
@@ -91,7 +103,8 @@ class Tracker:
 
     def step(self, t: float, posture: str, wall: datetime, since_t: float | None = None) -> list[Event]:
         """Account the time since the previous step to ``posture`` and apply every rule."""
-        events: list[Event] = []
+        events: list[Event] = self._deferred
+        self._deferred = []
         day = wall.date().isoformat()
         if not self.today.day:
             self.today.day = day
@@ -138,9 +151,26 @@ class Tracker:
         self.snoozed_until_t = None
         return [Resumed(t, reason)] if was_paused else []
 
+    def acknowledge(self, t: float, alert_id: str) -> list[Event]:
+        """The wearer acknowledged alert ``alert_id`` (the phone's *Done*): no more reminders in this bout.
+
+        Only an alert of the current bout can be acknowledged (raises ValueError otherwise). The
+        heed window stays open: a break after it still counts as heeded. A repeat changes nothing
+        and returns no event.
+        """
+        if alert_id not in self.bout_alerts:
+            raise ValueError(f"unknown alert id {alert_id!r}: not an alert of the current sitting bout")
+        if self.next_alert_t is None:
+            return []
+        self.next_alert_t = None
+        reminder = self.bout_alerts.index(alert_id) + 1
+        return [Acknowledged(t, alert_id, reminder, self.bout_s(t))]
+
     def flush(self, t: float) -> list[Event]:
-        """At the end of a run: report outcomes still waiting (a break in progress, a window still open)."""
-        events: list[Event] = []
+        """At the end of a run that nothing resumes (a replay): report outcomes still waiting
+        (a break in progress, a window still open). A service that will resume keeps them instead."""
+        events: list[Event] = self._deferred
+        self._deferred = []
         if self.break_start_t is not None:
             self._report_outcomes(t, t - self.break_start_t, events)
         for pa in self.pending:
@@ -235,6 +265,7 @@ class Tracker:
         self.today.alerts += 1
         self.run.alerts += 1
         self.pending.append(_PendingAlert(alert.id, t, self.reminders))
+        self.bout_alerts.append(alert.id)
         self.next_alert_t = max(t + self.snooze_s, self.snoozed_until_t or 0.0)
 
     def alert_due(self, t: float, wall: datetime) -> bool:
@@ -254,6 +285,7 @@ class Tracker:
         self.active_since_t = None
         self.snoozed_until_t = None
         self.next_alert_t = start + self.sit_limit_s
+        self.bout_alerts = []
 
     def _end_bout(self, end: float) -> None:
         assert self.bout_start_t is not None
@@ -264,6 +296,7 @@ class Tracker:
         self.active_since_t = None
         self.next_alert_t = None
         self.reminders = 0
+        self.bout_alerts = []
 
     def _end_break(self, end: float, events: list[Event]) -> None:
         assert self.break_start_t is not None
@@ -312,6 +345,7 @@ class Tracker:
                     self.active_since_t = None
                     self.next_alert_t = None
                     self.reminders = 0
+                    self.bout_alerts = []
                 else:
                     self._end_bout(since_t)
             if self.break_start_t is not None:
@@ -321,10 +355,15 @@ class Tracker:
     # ------------------------------------------------------------------ persistence
 
     def close_bout(self, end_t: float) -> None:
-        """End the running bout at ``end_t`` without a break (e.g. after a long outage)."""
+        """End the running bout at ``end_t`` without a break (e.g. after a long outage).
+
+        A break in progress ends at ``end_t`` too (the last time anything was known): its heeded
+        prompts are reported, with the break's known length, by the next ``step``.
+        """
         if self.bout_start_t is not None:
             self._end_bout(max(end_t, self.bout_start_t))
-        self.break_start_t = None
+        if self.break_start_t is not None:
+            self._end_break(max(end_t, self.break_start_t), self._deferred)
 
     def skip_to(self, t: float) -> None:
         """Nothing is known until ``t`` (the service was down): count that time as unknown.
@@ -342,6 +381,7 @@ class Tracker:
                 "reminders": self.reminders, "next_alert_t": self.next_alert_t,
                 "active_since_t": self.active_since_t, "break_start_t": self.break_start_t,
                 "paused_until_t": self.paused_until_t, "snoozed_until_t": self.snoozed_until_t,
+                "pending": [pa.to_dict() for pa in self.pending], "bout_alerts": list(self.bout_alerts),
                 "today": self.today.to_dict()}
 
     def restore(self, snap: dict[str, Any], shift_t: float = 0.0) -> None:
@@ -357,7 +397,33 @@ class Tracker:
         self.break_start_t = sh(snap["break_start_t"])
         self.paused_until_t = sh(snap["paused_until_t"])
         self.snoozed_until_t = sh(snap["snoozed_until_t"])
+        # prompts still waiting for their break (older snapshots have none)
+        self.pending = []
+        for d in snap.get("pending") or []:
+            try:
+                self.pending.append(_PendingAlert.from_dict(d, shift_t))
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged entry loses one outcome, never the resume
+        self.bout_alerts = [str(i) for i in snap.get("bout_alerts") or []]
         self.today = DayStats.from_dict(snap["today"])
+
+
+def settle_pending(snap: dict[str, Any], end_t: float) -> list[AlertOutcome]:
+    """Outcomes of the prompts a ``snapshot()`` left waiting, when nothing more will be known of them
+    (its day is over): a prompt whose break was in progress is heeded, with the break's length up to
+    ``end_t`` (at most OUTCOME_MAX_BREAK_S); the others were not heeded. Stamped ``end_t``."""
+    out = []
+    for d in snap.get("pending") or []:
+        try:
+            pa = _PendingAlert.from_dict(d)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if pa.heeded and pa.break_start_t is not None:
+            out.append(AlertOutcome(end_t, pa.id, pa.reminder, True,
+                                    min(max(0.0, end_t - pa.break_start_t), OUTCOME_MAX_BREAK_S)))
+        else:
+            out.append(AlertOutcome(end_t, pa.id, pa.reminder, False, 0.0))
+    return out
 
 
 def _message(bout_s: float, reminder: int) -> str:

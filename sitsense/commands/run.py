@@ -26,11 +26,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
+
+    cfg = load_config(args.config)
+    lock = None
+    if not args.no_state:
+        # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
+        # a second service on the same database exits at once (StateInUse, status 75, retried by systemd)
+        from ..persistence import StateLock
+        from ..store import db_path
+
+        lock = StateLock(args.state or db_path(cfg.store)).acquire()
+    try:
+        return _run(args, cfg)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(args: argparse.Namespace, cfg) -> int:
     from ..sdnotify import Notifier
     from ..sensor.live import open_source
     from ..wiring import attach_buzzer, attach_mqtt, attach_store, build_service, close_outputs, load_reference
-
-    cfg = load_config(args.config)
     from .simulate import local_tz
 
     faults = {}
@@ -49,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_state:
         store, keeper = attach_store(service, cfg, args.state)
         log.info(keeper.resume(clock.monotonic(), clock.wall()))
+        # stopping (SIGTERM: every restart and upgrade) is not the end of the heed windows: they stay
+        # open in the final checkpoint and the resumed service reports their outcome
+        service.resumable = True
     if not fake:
         load_reference(service)  # after the resume: an explicit calibration wins over the day's automatic one
     notifier = Notifier()
