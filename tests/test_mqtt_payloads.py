@@ -352,6 +352,24 @@ def test_a_flickering_posture_is_not_published(tmp_path):
     out.close()
 
 
+def test_a_sensor_fault_and_its_end_reach_the_tile_at_once(tmp_path):
+    """The phone must see a fault while it lasts, not after the state interval has passed."""
+    from dataclasses import replace
+
+    from sitsense.outputs.mqtt_fake import FakeMqttClient
+
+    fake = FakeMqttClient()
+    out = MqttOutput(MqttConfig(device_id="s", discovery=False), client=fake, outbox=":memory:")
+    out.start()
+    for t in range(0, 100):
+        out.update_state(_sitting(float(t)))
+    out.update_state(replace(_sitting(100.0), sensor="i2c_error"))  # well inside the 30 s gap
+    assert fake.on("sitsense/s/sensor")[-1].payload == b"i2c_error"
+    out.update_state(replace(_sitting(103.0), sensor="ok"))
+    assert fake.on("sitsense/s/sensor")[-1].payload == b"ok"
+    out.close()
+
+
 def test_fake_client_commands_and_will(tmp_path):
     from sitsense.outputs.mqtt_fake import FakeMqttClient
 

@@ -53,7 +53,7 @@ MAX_COMMAND_BYTES = 1024
 # (shown by the tiles; publishing every change would flood a phone) and ``hold`` (the buzzer's
 # second-by-second cues of a guided release).
 EVENT_TYPES = frozenset({"break", "break_end", "outcome", "day_summary", "summary", "calibration",
-                         "remount", "sensor", "pause", "resume", "snooze"})
+                         "remount", "sensor", "pause", "resume", "snooze", "acknowledged"})
 
 # Plain retained topics for dashboard tiles, relative to the device's base topic.
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
@@ -511,7 +511,8 @@ class MqttOutput:
                 if changed.keys() <= CLOCK_TILES:
                     gap = max(gap, 60.0)
                 last = self._last_state_t
-                if last is not None and last <= state.t < last + gap:
+                urgent = "sensor" in changed  # a sensor fault (or its end) goes out at once
+                if not urgent and last is not None and last <= state.t < last + gap:
                     return
                 if not self._budget_allows(state.t, len(changed) + 1):
                     return
