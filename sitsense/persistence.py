@@ -85,6 +85,11 @@ class StateKeeper:
             self.tracker.close_bout(saved_t + shift)
         return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
 
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The day's upright reference as checkpointed (restored on resume, or taken since), or None."""
+        return self._calibration
+
     def _restore_calibration(self, saved: Any) -> None:
         try:
             upright = [float(x) for x in saved["upright_g"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from typing import TextIO
 
 from .config import Config
@@ -91,8 +92,9 @@ def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
     return out
 
 
-def load_reference(service: Service) -> None:
-    """Use the upright reference stored by ``sitsense calibrate``, if there is one."""
+def load_reference(service: Service, *, unless_older_than: datetime | None = None) -> None:
+    """Use the upright reference stored by ``sitsense calibrate``, if there is one (and, given
+    ``unless_older_than``, only if it was measured since then)."""
     import numpy as np
 
     from .sensor.reference import load_reference as load
@@ -102,6 +104,14 @@ def load_reference(service: Service) -> None:
     except Exception as exc:  # a damaged file must not stop the service
         log.warning("ignoring the stored calibration: %s", exc)
         return
+    if ref is not None and unless_older_than is not None:
+        try:
+            measured = datetime.fromisoformat(ref.time)
+        except ValueError:
+            measured = None
+        if measured is None or measured.tzinfo is None or measured < unless_older_than:
+            log.info("keeping today's upright reference: the stored calibration is older (%s)", ref.time or "?")
+            return
     if ref is not None:
         service.classifier.set_reference(np.asarray(ref.upright_g, dtype=float))
         log.info("using the stored upright reference")

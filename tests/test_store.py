@@ -188,3 +188,27 @@ def test_history_and_report_only_read_the_database_and_say_what_is_wrong(tmp_pat
     before = (tmp_path / "real.db").read_bytes()
     assert main(["history", "--state", str(tmp_path / "real.db")]) == 0
     assert (tmp_path / "real.db").read_bytes() == before
+
+
+def test_an_old_stored_calibration_does_not_override_the_days_newer_reference(tmp_path, monkeypatch):
+    """After a restart, yesterday's 'sitsense calibrate' must not replace a reference taken today."""
+    from sitsense.clock import SimClock
+    from sitsense.config import Config
+    from sitsense.sensor.reference import measure_reference, save_reference
+    from sitsense.sensor.source import ReplaySource
+    from sitsense.synth import synthesize
+    from sitsense.plan import parse_plan
+    from sitsense.wiring import build_service, load_reference
+    import numpy as np
+
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
+    still = np.tile([[0.0, 0.0, 1.0]], (125, 1))
+    save_reference(measure_reference(still, 5.0, time=(START - timedelta(days=1)).isoformat()))
+    clock = SimClock(START)
+    trace = synthesize(parse_plan("stand 1m"), sample_rate_hz=25, seed=1)
+    service = build_service(Config(), source=ReplaySource(trace, clock), clock=clock, console=False)
+    midnight = START.replace(hour=0, minute=0)
+    load_reference(service, unless_older_than=midnight)
+    assert service.classifier.reference.source != "explicit"  # the day's own reference stays
+    load_reference(service)  # no reference of the day: the stored one is used
+    assert service.classifier.reference.source == "explicit"

@@ -69,7 +69,11 @@ def _run(args: argparse.Namespace, cfg) -> int:
         # open in the final checkpoint and the resumed service reports their outcome
         service.resumable = True
     if not fake:
-        load_reference(service)  # after the resume: an explicit calibration wins over the day's automatic one
+        # after the resume: a calibration stored by 'sitsense calibrate' wins over the day's own
+        # reference, unless it is older than today (the day's was taken since, e.g. by cmd/calibrate)
+        today = clock.wall().replace(hour=0, minute=0, second=0, microsecond=0)
+        day_has_one = store is not None and keeper.calibration is not None
+        load_reference(service, unless_older_than=today if day_has_one else None)
     notifier = Notifier()
     watchdog = _Watchdog(notifier)
     service.block_hooks.append(watchdog)
