@@ -451,10 +451,14 @@ class MqttOutput:
         try:
             self.start()
             ok = self.wait_connected(timeout)
-        finally:
+        except BaseException:
             self._quiet_failures = False
+            raise
         if ok:
+            self._quiet_failures = False
             return
+        # still quiet while closing: paho's thread may report the failure once more meanwhile, and the
+        # one line below is all the user should see
         where = f"{self.cfg.host}:{self.cfg.port}"
         why = self.last_error or f"no answer from {where}"
         if why.startswith("broker refused"):
