@@ -74,6 +74,15 @@ def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
     A Pi whose GPIO cannot be opened keeps running without the buzzer (one warning), since the
     count and MQTT still work; a fake sensor uses mock pins so the whole stack runs anywhere.
     """
+    out = open_buzzer(cfg, mock=mock, clock=service.clock, submit=service.submit)
+    if out is not None:
+        service.outputs.append(out)
+    return out
+
+
+def open_buzzer(cfg: Config, *, mock: bool = False, clock=None, submit=None):
+    """The configured buzzer on real (or, with ``mock``, gpiozero's mock) pins; None if disabled or
+    if no pins can be driven here (a warning says why: the service counts on without it)."""
     from .errors import OutputError
     from .outputs.buzzer import BuzzerOutput
 
@@ -84,12 +93,10 @@ def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
         from gpiozero.pins.mock import MockFactory, MockPWMPin
         factory = MockFactory(pin_class=MockPWMPin)
     try:
-        out = BuzzerOutput(cfg.buzzer, pin_factory=factory, clock=service.clock, submit=service.submit)
+        return BuzzerOutput(cfg.buzzer, pin_factory=factory, clock=clock, submit=submit)
     except OutputError as exc:
         log.warning("running without the buzzer: %s", exc)
         return None
-    service.outputs.append(out)
-    return out
 
 
 def load_reference(service: Service, *, unless_older_than: datetime | None = None) -> None:

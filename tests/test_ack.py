@@ -14,26 +14,10 @@ from sitsense.plan import parse_plan
 from sitsense.sensor.source import ReplaySource
 from sitsense.service import Service
 from sitsense.synth import synthesize
+from tests.recording import Recorder
 from tests.test_tracker import Day
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def handle(self, ev):
-        self.events.append(ev)
-
-    def update_state(self, state):
-        pass
-
-    def close(self):
-        pass
-
-    def of(self, cls):
-        return [e for e in self.events if isinstance(e, cls)]
 
 
 def _day(plan: str, on_alert=None):

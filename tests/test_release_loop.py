@@ -14,23 +14,10 @@ from sitsense.plan import parse_plan
 from sitsense.sensor.source import ReplaySource
 from sitsense.service import Service
 from sitsense.synth import synthesize
+from tests.recording import Recorder
 
 # bout 1 heeded at once, bout 2 ignored (the walk comes 15 min after the prompt), bout 3 heeded
 PLAN = "stand 1m, sit 31m, walk 4m, sit 45m, walk 3m, sit 32m, stand 4m, sit 5m"
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def handle(self, event):
-        self.events.append(event)
-
-    def update_state(self, state):
-        self.state = state
-
-    def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -22,24 +22,6 @@ def print_cue(cue: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def open_buzzer(cfg, fake_sensor: bool):
-    """The wearer's buzzer for the ritual's cues, or None (disabled, or no pins here: a warning)."""
-    if not cfg.buzzer.enabled:
-        return None
-    from ..errors import OutputError
-    from ..outputs.buzzer import BuzzerOutput
-
-    factory = None
-    if fake_sensor:
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-        factory = MockFactory(pin_class=MockPWMPin)
-    try:
-        return BuzzerOutput(cfg.buzzer, pin_factory=factory)
-    except OutputError as exc:
-        print(f"sitsense: no buzz for the cues ({exc}); follow the messages here", file=sys.stderr)
-        return None
-
-
 def cue_with(buzzer):
     """Print each cue and, with a buzzer, buzz it: buzz, stand still, buzz."""
     def cue(name: str) -> None:
@@ -62,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seconds {args.seconds:g}: stand still for 1 to 60 s")
     duration_s = args.seconds if args.seconds is not None else cfg.posture.calibration_s
     source = open_source(args.sensor, cfg.sensor, speed=args.speed)
-    buzzer = open_buzzer(cfg, fake_sensor=parse_spec(args.sensor or cfg.sensor.source)[0] == "fake")
+    from ..wiring import open_buzzer
+
+    buzzer = open_buzzer(cfg, mock=parse_spec(args.sensor or cfg.sensor.source)[0] == "fake")
+    if buzzer is None and cfg.buzzer.enabled:
+        print("sitsense: no buzz for the cues (see the warning); follow the messages here", file=sys.stderr)
     try:
         ref = calibrate(source, duration_s, cue=cue_with(buzzer))
     finally:
