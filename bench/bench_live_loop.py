@@ -25,7 +25,8 @@ def _signal(w_s: np.ndarray) -> np.ndarray:
     return np.column_stack([0.93 + sway, 0.02 + 0 * w_s, 0.36 - sway])
 
 
-def _live(rate_hz: float, seconds: float, poll_s: float) -> dict:
+def _emulated_source(rate_hz: float, seconds: float, poll_s: float):
+    """(clock, emulator, opened LiveSource): the driver on the emulated chip, in real time."""
     from sitsense.clock import SystemClock
     from sitsense.sensor.emulator import MPU6050Emulator
     from sitsense.sensor.live import LiveSource
@@ -36,6 +37,11 @@ def _live(rate_hz: float, seconds: float, poll_s: float) -> dict:
     source = LiveSource(MPU6050(bus=emu, clock=clock, sample_rate_hz=rate_hz), clock=clock,
                         poll_interval_s=poll_s, stop_after_s=seconds)
     source.open()
+    return clock, emu, source
+
+
+def _live(rate_hz: float, seconds: float, poll_s: float) -> dict:
+    _, emu, source = _emulated_source(rate_hz, seconds, poll_s)
     samples = 0
     cpu0, wall0 = time.process_time(), time.monotonic()
     for t_s, _ in source.blocks():
@@ -75,18 +81,10 @@ def _per_sample(rate_hz: float, seconds: float, poll_s: float) -> dict:
 
 def _service(rate_hz: float, seconds: float, poll_s: float) -> dict:
     """The whole service on the emulated chip in real time: driver, posture, tracker, coach."""
-    from sitsense.clock import SystemClock
     from sitsense.config import Config
-    from sitsense.sensor.emulator import MPU6050Emulator
-    from sitsense.sensor.live import LiveSource
-    from sitsense.sensor.mpu6050 import MPU6050
     from sitsense.wiring import build_service
 
-    clock = SystemClock()
-    emu = MPU6050Emulator(clock=clock, signal=_signal, noise_g=0.002, seed=1)
-    source = LiveSource(MPU6050(bus=emu, clock=clock, sample_rate_hz=rate_hz), clock=clock,
-                        poll_interval_s=poll_s, stop_after_s=seconds)
-    source.open()
+    clock, emu, source = _emulated_source(rate_hz, seconds, poll_s)
     service = build_service(Config(), source=source, clock=clock, console=False)
     cpu0, wall0 = time.process_time(), time.monotonic()
     service.run()

@@ -94,7 +94,7 @@ class Service:
             self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
         if status is not None or (len(t_s) and self._decide_now(float(t_s[-1]))):
-            estimates += self._flush_classifier()
+            estimates += self.classifier.flush()
         if self.coach is not None and len(t_s):
             for ev in self.coach.observe(t_s, accel_g, self.sample_rate_hz):
                 self._emit(ev)
@@ -150,14 +150,10 @@ class Service:
         step_end = math.ceil(due / step - 1e-9) * step
         wake_at(step_end + 2.0 / self.sample_rate_hz + ALERT_WAKE_MARGIN_S)
 
-    def _flush_classifier(self) -> list:
-        """Estimates the classifier holds back for its next batch (``posture.decide_every_s``), decided now."""
-        flush = getattr(self.classifier, "flush", None)
-        return flush() if flush is not None else []
 
     def _decide_now(self, t: float) -> bool:
         """Postures up to ``t`` are needed now: an alert may fall due, or a checkpoint is due."""
-        if self.tracker.alert_due(t, self.wall_at(t)):
+        if self.tracker.alert_due(t, self.wall_at):
             return True
         return any(getattr(out, "wants_fresh_state", None) is not None and out.wants_fresh_state(t)
                    for out in self.outputs)
@@ -168,7 +164,7 @@ class Service:
         Prompts still waiting for their outcome are reported now (not heeded, or heeded with the
         break so far) only when nothing resumes this run; a ``resumable`` service keeps them.
         """
-        self._apply(self._flush_classifier())
+        self._apply(self.classifier.flush())
         t = self.last_t if self.last_t is not None else 0.0
         if not self.resumable:
             for ev in self.tracker.flush(t):

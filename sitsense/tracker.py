@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Callable
 
 from .config import WEEKDAYS, TrackerConfig, in_window, parse_hhmm_range
 from .events import (ACTIVE, POSTURES, SEDENTARY, Acknowledged, Alert, AlertOutcome, BreakEnded, BreakTaken,
@@ -268,11 +268,12 @@ class Tracker:
         self.bout_alerts.append(alert.id)
         self.next_alert_t = max(t + self.snooze_s, self.snoozed_until_t or 0.0)
 
-    def alert_due(self, t: float, wall: datetime) -> bool:
-        """Whether a sedentary posture at ``t`` would raise an alert now (nothing is changed)."""
+    def alert_due(self, t: float, wall_at: Callable[[float], datetime]) -> bool:
+        """Whether a sedentary posture at ``t`` would raise an alert now (nothing is changed);
+        ``wall_at(t)`` is only asked when everything else says yes."""
         return (self.bout_start_t is not None and self.next_alert_t is not None and t >= self.next_alert_t
                 and self.reminders < self.cfg.max_reminders
-                and (self.paused_until_t is None or t >= self.paused_until_t) and self._in_active_hours(wall))
+                and (self.paused_until_t is None or t >= self.paused_until_t) and self._in_active_hours(wall_at(t)))
 
     def _in_active_hours(self, wall: datetime) -> bool:
         if wall.weekday() not in self.active_days:

@@ -215,13 +215,19 @@ class FakeLoop:
         self._thread.join(2)
 
 
-def test_every_command_is_submitted_and_answered(broker, tmp_path, closing):
+def _command_rig(broker, device: str, tmp_path, closing):
+    """A connected output whose commands land in a FakeLoop: (loop, output)."""
     loop = FakeLoop()
     closing(loop)
-    out = make_output(broker, "pi", tmp_path, discovery=False, submit=loop.submit)
+    out = make_output(broker, device, tmp_path, discovery=False, submit=loop.submit)
     closing(out)
     out.start()
     assert out.wait_connected(5)
+    return loop, out
+
+
+def test_every_command_is_submitted_and_answered(broker, tmp_path, closing):
+    loop, out = _command_rig(broker, "pi", tmp_path, closing)
     sub = Collector(broker, ["sitsense/pi/cmd/+/result"])
     closing(sub)
     for name, payload, _ in GOOD:
@@ -270,12 +276,7 @@ def test_clearing_a_retained_command_is_indistinguishable_from_an_empty_command(
     with the retain flag cleared, byte for byte what ``mosquitto_pub -n`` sends, so it runs ``pause``
     with its default. Only the copy a broker hands out on subscribe carries the flag (ignored)."""
     closing(_ClearRetained(broker, "sitsense/clr/cmd/pause"))
-    loop = FakeLoop()
-    closing(loop)
-    out = make_output(broker, "clr", tmp_path, discovery=False, submit=loop.submit)
-    closing(out)
-    out.start()
-    assert out.wait_connected(5)
+    loop, out = _command_rig(broker, "clr", tmp_path, closing)
     raw = Collector(broker, ["sitsense/clr/cmd/+"])  # what any MQTT 3.1.1 subscriber is given
     closing(raw)
     raw.publish("sitsense/clr/cmd/pause", b'{"minutes": 30}', retain=True)  # acts once, live

@@ -33,6 +33,10 @@ class PostureClassifier(Protocol):
         """Consume a block of samples (t in seconds, (n, 3) in g); return the steps it completed."""
         ...
 
+    def flush(self) -> list[PostureEstimate]:
+        """Decide now every completed step still held back for a later batch (end of a stream)."""
+        ...
+
     def set_reference(self, upright_g: np.ndarray | None) -> None:
         """Use an explicit upright reference (from ``sitsense calibrate``), or forget it."""
         ...

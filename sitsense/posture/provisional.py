@@ -45,6 +45,10 @@ class TiltClassifier:
         out, self._events = self._events, []
         return out
 
+    def flush(self) -> list[PostureEstimate]:
+        """Nothing is held back: every completed step is decided as it arrives."""
+        return []
+
     def process(self, t_s: np.ndarray, accel_g: np.ndarray) -> list[PostureEstimate]:
         if len(t_s) == 0:
             return []
