@@ -11,7 +11,7 @@ import pytest
 
 from sitsense.cli import main
 from sitsense.posture.classifier import StreamingClassifier
-from sitsense.posture.evaluate import evaluate_traces
+from sitsense.posture.evaluate import evaluate_traces, run_classifier, upright_reference
 from sitsense.posture.model import DEFAULT_MODEL_PATH, PostureModel
 from sitsense.posture.provisional import TiltClassifier
 from sitsense.posture.training import train
@@ -61,11 +61,31 @@ def test_training_is_reproducible_and_survives_a_round_trip(hapt_dir, tmp_path):
 
 
 def test_shipped_model_is_what_train_makes(hapt_dir, tmp_path):
+    """A fresh ``sitsense train`` behaves like the shipped model on every HAPT recording.
+
+    Weights are not compared: BLAS builds sum in different orders, and after hundreds of
+    full-batch iterations the fitted weights drift by up to ~3e-4 between CPUs. What a wearer gets
+    is the posture per step, so the two models must agree on at least 99.5% of steps and on each
+    protocol metric within 0.005. Measured: weights perturbed by 1e-4/3e-4 (the cross-machine drift)
+    agree on 99.99% of steps; a model trained on users 1-12 only agrees on 97.1%.
+    """
     out = tmp_path / "model.npz"
-    assert main(["train", "--hapt", str(hapt_dir), "--users", "1-24", "-o", str(out)]) == 0
-    fresh, shipped = PostureModel.load(out), PostureModel.load(DEFAULT_MODEL_PATH)
-    assert np.allclose(fresh.weights, shipped.weights, atol=1e-6)
-    assert np.allclose(fresh.hidden_weights, shipped.hidden_weights, atol=1e-6)
+    assert main(["train", "--hapt", str(hapt_dir), "--users", "1-24", "--quiet", "-o", str(out)]) == 0
+    traces = read_hapt(hapt_dir, set(range(1, 25)))
+    models = {"fresh": PostureModel.load(out), "shipped": PostureModel.load(DEFAULT_MODEL_PATH)}
+    steps = {k: [] for k in models}
+    for trace in traces:
+        for name, model in models.items():
+            clf = StreamingClassifier(model, sample_rate_hz=trace.sample_rate_hz)
+            steps[name].append(run_classifier(clf, trace, reference=upright_reference(trace)).posture)
+    fresh, shipped = np.concatenate(steps["fresh"]), np.concatenate(steps["shipped"])
+    assert len(fresh) == len(shipped) > 10_000
+    assert np.mean(fresh == shipped) >= 0.995
+    metrics = {name: evaluate_traces(traces, lambda hz, m=m: StreamingClassifier(m, sample_rate_hz=hz)).metrics()
+               for name, m in models.items()}
+    for key in ("sit_stand_accuracy", "sedentary_balanced_accuracy", "sit_to_stand_sensitivity",
+                "stand_to_sit_sensitivity"):
+        assert abs(metrics["fresh"][key] - metrics["shipped"][key]) <= 0.005, key
 
 
 def test_evaluate_command_prints_the_protocol_keys(hapt_dir):
