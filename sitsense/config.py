@@ -141,8 +141,8 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: str = key("", "state database; empty uses $STATE_DIRECTORY/sitsense.db (systemd) or "
-                    "~/.local/state/sitsense/sitsense.db")
+    path: str = key("", "state database; empty uses sitsense.db in $STATE_DIRECTORY (systemd), else in "
+                    "$XDG_STATE_HOME/sitsense, else in ~/.local/state/sitsense")
     checkpoint_s: float = key(60.0, "most counting lost in a power cut; writes happen this often",
                               unit="s", lo=5.0, hi=3600.0)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable
 
+from .clock import shift_wall
 from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
 from .outputs.base import StateSnapshot
 
@@ -213,7 +214,7 @@ def from_store(store, dates: Iterable[str]) -> list[DayReport]:
             elif kind == "outcome" and ev.get("heeded"):
                 rep.heeded_ids.add(ev["alert_id"])
             elif kind == "break":
-                rep.breaks.append((wall - timedelta(seconds=ev["duration_s"]), ev["duration_s"]))
+                rep.breaks.append((shift_wall(wall, -ev["duration_s"]), ev["duration_s"]))
         reports.append(rep)
     return reports
 
@@ -235,7 +236,7 @@ def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datet
             current = None
         if ev["type"] != "posture":
             continue
-        start = wall - timedelta(seconds=ev["t"] - ev.get("since_t", ev["t"]))
+        start = shift_wall(wall, ev.get("since_t", ev["t"]) - ev["t"])
         if current:
             segments = [(a, min(b, start), p) for a, b, p in segments if a < start]
             segments.append((current[0], start, current[1]))

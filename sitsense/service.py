@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import math
 import queue
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 import numpy as np
 
-from .clock import Clock, SimClock
+from .clock import Clock, SimClock, shift_wall
 from .config import Config
 from .events import Alert, AlertOutcome, Calibrated, Event, PostureChanged, RunSummary, SensorStatus
 from .outputs.base import Command, Output, StateSnapshot
@@ -266,19 +266,14 @@ class Service:
     def _wall_anchor(self, t: float) -> tuple[float, datetime]:
         if isinstance(self.clock, SimClock):
             return t, self.clock.wall_at(t)
-        return t, _shift(self.clock.wall(), t - self.clock.monotonic())
+        return t, shift_wall(self.clock.wall(), t - self.clock.monotonic())
 
     def wall_at(self, t: float) -> datetime:
         """Local wall time of monotonic ``t``."""
         if isinstance(self.clock, SimClock):
             return self.clock.wall_at(t)
         base_t, base_wall = self._wall_base or self._wall_anchor(t)
-        return _shift(base_wall, t - base_t)
-
-
-def _shift(wall: datetime, seconds: float) -> datetime:
-    """``wall`` moved by elapsed seconds, in its own zone (added in UTC, so right across DST changes)."""
-    return (wall.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(wall.tzinfo)
+        return shift_wall(base_wall, t - base_t)
 
 
 def calibrated_reference(events: Iterable[Event]) -> tuple[float, float, float] | None:

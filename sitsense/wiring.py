@@ -29,7 +29,8 @@ def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, j
 def attach_store(service: Service, cfg: Config, path=None):
     """Open the state database, resume from its last checkpoint, and log events to it."""
     from .persistence import StateKeeper
-    from .store import Store, db_path
+    from .paths import db_path
+    from .store import Store
 
     store = Store(path or db_path(cfg.store)).open()
     keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)

@@ -16,7 +16,8 @@ from sitsense.outputs.hass import ALERT_EVENT_TYPES, discovery_messages
 from sitsense.outputs.mqtt import (EVENT_TYPES, MAX_COMMAND_BYTES, TILES, CommandRejected, MqttOutput, Topics,
                                    alert_payload, encode, event_payload, load_password, parse_command,
                                    replay_device_id, resolve_device_id, state_payload, tile_values)
-from sitsense.outputs.outbox import Outbox, outbox_path, state_dir
+from sitsense.outputs.outbox import Outbox
+from sitsense.paths import outbox_path, state_dir
 from sitsense.config import StoreConfig
 
 T = Topics.for_device("sitsense", "pi")

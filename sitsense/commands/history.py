@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import ConfigError
-    from ..store import Store, db_path
+    from ..paths import db_path
+    from ..store import Store
 
     if args.days < 1:
         raise ConfigError(f"--days {args.days}: must be 1 or more")

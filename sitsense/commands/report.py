@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         reports = report.from_trace(trace, cfg, start=start_wall(args.start, trace.start_time, local_tz(cfg)),
                                     quiet=args.quiet)
     else:
-        from ..store import Store, db_path
+        from ..paths import db_path
+        from ..store import Store
 
         if args.day:
             try:

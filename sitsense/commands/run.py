@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
         # a second service on the same database exits at once (StateInUse, status 75, retried by systemd)
         from ..persistence import StateLock
-        from ..store import db_path
+        from ..paths import db_path
 
         lock = StateLock(args.state or db_path(cfg.store)).acquire()
     try:

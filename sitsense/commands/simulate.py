@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import datetime, time, tzinfo
+from datetime import datetime, tzinfo
 
+from ..clock import today_at_nine
 from ..errors import ConfigError
 
 
@@ -42,9 +43,7 @@ def start_wall(arg: str | None, trace_start: datetime | None, tz: tzinfo | None)
         return dt if dt.tzinfo else dt.replace(tzinfo=tz) if tz else dt.astimezone()
     if trace_start is not None:
         return trace_start
-    today = datetime.now(tz).date() if tz else datetime.now().date()
-    dt = datetime.combine(today, time(9, 0))
-    return dt.replace(tzinfo=tz) if tz else dt.astimezone()
+    return today_at_nine(tz)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,18 +30,19 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import __version__
-from ..clock import Clock, SystemClock
+from ..clock import Clock, SystemClock, shift_wall
 from ..config import Config, MqttConfig, StoreConfig
 from ..errors import OutputError
 from ..events import Alert, Event
 from .base import COMMANDS, Command, StateSnapshot, SubmitCommand
 from .hass import discovery_messages, hass_status_topic
-from .outbox import Outbox, outbox_path
+from ..paths import outbox_path
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,8 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
     """The retained JSON ``state``: the tiles' values as numbers, plus timestamps."""
     paused_until = None
     if state.paused_until_t is not None:
-        paused_until = _iso(state.wall + timedelta(seconds=state.paused_until_t - state.t))
-    bout_start = _iso(state.wall - timedelta(seconds=state.bout_s)) if state.bout_s > 0 else None
+        paused_until = _iso(shift_wall(state.wall, state.paused_until_t - state.t))
+    bout_start = _iso(shift_wall(state.wall, -state.bout_s)) if state.bout_s > 0 else None
     return {
         "time": _iso(state.wall),
         "posture": state.posture,
@@ -647,9 +648,9 @@ class MqttOutput:
     def _wall_iso(self, t: float) -> str:
         latest = self._latest
         if latest is not None:
-            wall = latest.wall + timedelta(seconds=t - latest.t)
+            wall = shift_wall(latest.wall, t - latest.t)
         else:
-            wall = self._clock.wall() - timedelta(seconds=self._clock.monotonic() - t)
+            wall = shift_wall(self._clock.wall(), t - self._clock.monotonic())
         return _iso(wall)
 
     def _publish_state(self, state: StateSnapshot, tiles: dict[str, str]) -> None:
