@@ -53,7 +53,8 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
     """
     import dataclasses
 
-    from .outputs.mqtt import MqttOutput, replay_device_id
+    from .mqtt.client import MqttOutput
+    from .mqtt.topics import replay_device_id
 
     if simulated:
         replay = device_id or replay_device_id(cfg.mqtt.device_id)

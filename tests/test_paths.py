@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sitsense.clock import SimClock
 from sitsense.config import Config, MqttConfig
 from sitsense.outputs.base import StateSnapshot
-from sitsense.outputs.mqtt import MqttOutput
-from sitsense.outputs.mqtt_fake import FakeMqttClient
+from sitsense.mqtt.client import MqttOutput
+from sitsense.mqtt.fake import FakeMqttClient
 from sitsense.sensor.reference import Reference, save_reference
 from sitsense.paths import db_path
 from sitsense.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, TextIO
 
 from ..events import (Alert, AlertOutcome, BreakEnded, BreakTaken, Calibrated, DaySummary, Event, HoldCue,
