@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable
 
+from .durations import format_duration as _hm
 from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
 from .outputs.base import StateSnapshot
 
@@ -246,11 +247,6 @@ def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datet
 
 
 # ---------------------------------------------------------------------- text
-
-def _hm(seconds: float) -> str:
-    m = int(round(seconds / 60))
-    return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{m} min"
-
 
 def format_day(rep: DayReport, goal_min: float) -> str:
     d = rep.to_dict(goal_min)

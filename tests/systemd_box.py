@@ -147,8 +147,9 @@ class SystemdBox:
         self.cgroup.mkdir()
         procs = self.cgroup / "cgroup.procs"
         script = self.dir / "boot.sh"
-        binds = "\n".join(f'mkdir -p "$R"{shlex.quote(box)} && mount --bind {shlex.quote(str(host))} "$R"{shlex.quote(box)}'
-                          f' && mount -o remount,bind,ro "$R"{shlex.quote(box)}' for host, box in self.binds)
+        binds = "\n".join(f'mkdir -p "$R"{shlex.quote(box)} && mount --bind {shlex.quote(str(host))} '
+                          f'"$R"{shlex.quote(box)} && mount -o remount,bind,ro "$R"{shlex.quote(box)}'
+                          for host, box in self.binds)
         script.write_text(_BOOT.replace("__BINDS__", binds))
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
