@@ -15,7 +15,8 @@ usage() {
 usage: sudo ./install.sh [--with-mosquitto] [--no-start] [--python PYTHON] [--root DIR]
 
   --with-mosquitto  also install the Mosquitto broker on this Pi (see the README, "On your phone")
-  --no-start        install and enable the service, but do not start or restart it now
+  --no-start        install and enable the service, but do not start it (a running one is stopped
+                    for the checks and stays stopped)
   --python PYTHON   interpreter for the venv (default /usr/bin/python3, which sees apt's lgpio)
   --root DIR        install into DIR instead of /, touching nothing of the running system
 EOF
@@ -113,6 +114,14 @@ else
   enable_i2c_in_files
 fi
 
+# --- a running service stops here: its code is replaced, and doctor must not share the chip -----
+RUNNING=0
+if [ "$LIVE" = 1 ] && systemctl is-active --quiet sitsense; then
+  RUNNING=1
+  say "stopping the service for the upgrade"
+  systemctl stop sitsense
+fi
+
 # --- the code: a copy of this release in /opt/sitsense/src, installed into /opt/sitsense/venv ---
 mkdir -p "$R$PREFIX"
 if [ "$SRC" != "$(cd "$R$PREFIX" && pwd -P)/src" ]; then
@@ -165,7 +174,7 @@ say "checking $CONF"
 status=0
 "$R$VENV/bin/sitsense" check-config "$R$CONF" || status=$?
 if [ "$status" != 0 ]; then
-  fail "fix $CONF and run the installer again (the service was not (re)started)" "$status"
+  fail "fix $CONF and run the installer again; the service is not started until then" "$status"
 fi
 say "sitsense doctor"
 if ! "$R$VENV/bin/sitsense" doctor --config "$R$CONF"; then
@@ -184,12 +193,9 @@ if [ "$LIVE" = 1 ]; then
     say "reboot to turn I2C on (sudo reboot); the service starts at boot"
   elif [ "$START" = 0 ]; then
     say "service enabled, not started (--no-start)"
-  elif systemctl is-active --quiet sitsense; then
-    systemctl restart sitsense
-    say "service restarted with the new version"
   else
     systemctl start sitsense
-    say "service started"
+    if [ "$RUNNING" = 1 ]; then say "service restarted with this version"; else say "service started"; fi
   fi
   say "done: 'systemctl status sitsense', 'journalctl -u sitsense -f'; then clip it on and 'sudo sitsense calibrate'"
 else
