@@ -59,7 +59,7 @@ REBOOT=0
 # --- packages ---------------------------------------------------------------------------------
 if [ "$LIVE" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  packages=(python3-venv python3-pip i2c-tools)
+  packages=(python3-venv i2c-tools)
   apt-get update -qq
   # lgpio is gpiozero's pin library on Bookworm; Raspberry Pi OS packages it, plain Debian does not
   if apt-cache show python3-lgpio >/dev/null 2>&1; then packages+=(python3-lgpio)
@@ -193,11 +193,12 @@ if [ "$LIVE" = 1 ]; then
     say "reboot to turn I2C on (sudo reboot); the service starts at boot"
   elif [ "$START" = 0 ]; then
     say "service enabled, not started (--no-start)"
-  else
-    systemctl start sitsense
+  elif systemctl start sitsense; then
     if [ "$RUNNING" = 1 ]; then say "service restarted with this version"; else say "service started"; fi
+  else
+    say "the service did not start yet (journalctl -u sitsense says why); systemd retries every 15 s"
   fi
-  say "done: 'systemctl status sitsense', 'journalctl -u sitsense -f'; then clip it on and 'sudo sitsense calibrate'"
+  say "done: 'systemctl status sitsense', 'journalctl -u sitsense -f'; then clip it on and calibrate (README, \"Calibration\")"
 else
   say "done (into $R)"
 fi

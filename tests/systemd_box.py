@@ -3,7 +3,8 @@
 systemd is started as PID 1 of its own PID, mount, network, UTS, IPC and cgroup namespaces, on an
 overlay of ``/`` whose writes land in a tmpfs, with its own ``/run``, ``/tmp``, ``/dev`` (a few
 nodes), a read-only ``/sys`` and ``/proc/sys``, and a unit search path holding only the files the
-test gives it (``SYSTEMD_UNIT_PATH``; generators off). Nothing it does reaches the host: no
+test gives it and an empty ``/etc/systemd/system`` for what is installed there
+(``SYSTEMD_UNIT_PATH``; generators off). Nothing it does reaches the host: no
 sysinit units run (a full boot would clean ``/tmp``, trigger udev, apply sysctls), the host's
 files, network and hostname stay as they were, and its cgroup is a child of the test's, removed
 afterwards. Needs root, ``unshare``/``nsenter`` (util-linux) and overlayfs; ``available()`` says
@@ -33,6 +34,7 @@ STUB_UNITS = {
     "network-online.target": "[Unit]\nDefaultDependencies=no\n",
     "time-sync.target": "[Unit]\nDefaultDependencies=no\n",
     "system.slice": "[Unit]\nDefaultDependencies=no\n",
+    "multi-user.target": "[Unit]\nDefaultDependencies=no\n",  # WantedBy= of the shipped unit
 }
 
 _BOOT = r"""
@@ -56,6 +58,7 @@ done
 mkdir "$R/dev/pts" "$R/dev/shm"
 mount -t tmpfs -o mode=0755 tmpfs "$R/run"
 mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+mount -t tmpfs -o mode=0755 tmpfs "$R/etc/systemd/system"
 __BINDS__
 cd "$R"
 mkdir -p .host
@@ -63,7 +66,7 @@ pivot_root . .host
 cd /
 umount -l /.host
 exec env -i container=sitsense-test PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  SYSTEMD_UNIT_PATH=/etc/sitsense-test/units SYSTEMD_GENERATOR_PATH=/etc/sitsense-test/none \
+  SYSTEMD_UNIT_PATH=/etc/sitsense-test/units:/etc/systemd/system SYSTEMD_GENERATOR_PATH=/etc/sitsense-test/none \
   SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/etc/sitsense-test/none \
   "$2" --unit=sitsense-test.target --log-target=console --log-level=notice --show-status=no
 """

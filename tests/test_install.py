@@ -1,8 +1,10 @@
-"""install.sh, run for real into a scratch root (``--root``): fresh install, re-run, upgrade, bad config.
+"""install.sh, run for real: into a scratch root (``--root``: fresh install, re-run, upgrade, bad
+config), and as ``sudo ./install.sh`` on a Pi would, inside a throwaway systemd (install, upgrade).
 
-Each run builds and pip-installs sitsense into a real venv in the scratch root (its dependencies
-come from the package index or pip's cache), so this module takes a while; nothing outside the
-scratch folder is touched (``--root`` skips apt, raspi-config, groups and systemctl).
+Each run builds and pip-installs sitsense into a real venv (its dependencies come from the package
+index or pip's cache), so this module takes a minute or two. Nothing outside the scratch folders
+is touched: ``--root`` skips apt, raspi-config, groups and systemctl, and the live run happens in
+the box of tests/systemd_box.py, with apt and raspi-config replaced by recording stand-ins.
 """
 
 from __future__ import annotations
@@ -143,3 +145,90 @@ def test_the_skeleton_holds_only_real_keys_at_their_defaults(tmp_path):
     cfg, defaults = load_config(str(path)), load_config(None)
     for section, key in keys:
         assert getattr(getattr(cfg, section), key) == getattr(getattr(defaults, section), key), (section, key)
+
+
+# ---------------------------------------------------------------- live, under a real (throwaway) systemd
+
+# Stand-ins for what the box cannot do offline: apt (records what it was asked) and raspi-config
+# (I2C already on). Everything else is real: groups, pip into the venv, systemctl, the service.
+APT_GET = "#!/bin/sh\necho \"apt-get $*\" >> /var/log/install-stubs.log\n"
+APT_CACHE = "#!/bin/sh\necho \"apt-cache $*\" >> /var/log/install-stubs.log\n"  # 'show python3-lgpio' finds it
+RASPI_CONFIG = "#!/bin/sh\necho \"raspi-config $*\" >> /var/log/install-stubs.log\n[ \"$2\" = get_i2c ] && echo 0\n"
+FAKE_SENSOR_CONFIG = '[sensor]\nsource = "fake:/opt/sitsense/src/examples/desk-morning.csv.gz"\n'
+
+
+@pytest.fixture(scope="module")
+def live_box(installed, tmp_path_factory):
+    """A throwaway systemd (tests/systemd_box.py) with the release, the dependencies as wheels and
+    Debian's python3; install.sh runs in it as 'sudo ./install.sh' would on a Pi."""
+    from . import systemd_box
+
+    reason = systemd_box.available()
+    require(reason is None, f"cannot run a throwaway systemd here: {reason}")
+    require(os.access("/usr/bin/python3", os.X_OK), "no /usr/bin/python3 (the installer's default interpreter)")
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import ensurepip, sys; sys.exit(sys.version_info < (3, 11))"],
+                           capture_output=True)
+    require(probe.returncode == 0, "/usr/bin/python3 is older than 3.11 or lacks venv (apt install python3-venv)")
+    src, _, _ = installed
+    base = tmp_path_factory.mktemp("live")
+    wheels = base / "wheels"
+    deps = tomllib.loads((src / "pyproject.toml").read_text())["project"]["dependencies"]
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest",
+                          str(wheels), *deps, "setuptools>=68", "wheel"], capture_output=True, text=True, timeout=600)
+    require(got.returncode == 0, f"cannot fetch the dependencies as wheels: {got.stderr.strip()[-300:]}")
+    box = systemd_box.SystemdBox(base / "box")
+    box.add_bind(src, "/srv/release")
+    box.add_bind(wheels, "/srv/wheels")
+    box.add_file("/usr/local/sbin/apt-get", APT_GET, 0o755)
+    box.add_file("/usr/local/sbin/apt-cache", APT_CACHE, 0o755)
+    box.add_file("/usr/local/bin/raspi-config", RASPI_CONFIG, 0o755)
+    box.add_file("/etc/sitsense/sitsense.toml", FAKE_SENSOR_CONFIG)  # a wearer's config, there before
+    try:
+        box.start()
+        yield box
+    finally:
+        box.close()
+
+
+def _install_live(box) -> subprocess.CompletedProcess:
+    return box.run("env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                   "SUDO_USER=nobody", "PIP_CONFIG_FILE=/dev/null", "PIP_NO_INDEX=1", "PIP_FIND_LINKS=/srv/wheels",
+                   "PIP_NO_CACHE_DIR=1", "bash", "/srv/release/install.sh", check=False, timeout_s=900)
+
+
+def test_live_install_starts_the_service_and_an_upgrade_restarts_it(live_box):
+    box = live_box
+    first = _install_live(box)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stubs = box.read("/var/log/install-stubs.log")
+    assert re.search(r"^apt-get install .*python3-venv.*i2c-tools.*python3-lgpio", stubs, re.M), stubs
+    assert "I2C already on" in first.stdout and "kept /etc/sitsense/sitsense.toml" in first.stdout
+    # the unit's groups exist now, and the user who ran sudo is in them
+    groups = box.run("id", "-nG", "nobody").stdout.split()
+    assert "i2c" in groups and "gpio" in groups
+    assert box.systemctl("is-enabled", "sitsense").stdout.strip() == "enabled"
+    props = box.show("sitsense.service", "ActiveState", "MainPID")
+    assert props["ActiveState"] == "active", box.systemctl("status", "sitsense", check=False).stdout
+    assert box.run("readlink", f"/proc/{props['MainPID']}/cwd").stdout.strip() == "/run/sitsense"
+    assert box.run("sitsense", "--version").stdout.startswith("sitsense ")  # on PATH, as the README says
+    assert box.read("/etc/sitsense/sitsense.toml") == FAKE_SENSOR_CONFIG
+
+    release_mark = "RELEASE_MARK = 'live-upgrade'\n"
+    init = _release_file(box, "sitsense/__init__.py")
+    init.write_text(init.read_text() + release_mark)
+    try:
+        second = _install_live(box)
+    finally:
+        init.write_text(init.read_text().replace(release_mark, ""))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "service restarted with this version" in second.stdout
+    after = box.show("sitsense.service", "ActiveState", "MainPID")
+    assert after["ActiveState"] == "active" and after["MainPID"] != props["MainPID"]
+    code = box.run("/opt/sitsense/venv/bin/python", "-c", "import sitsense; print(sitsense.RELEASE_MARK)").stdout
+    assert code.strip() == "live-upgrade"
+    assert box.read("/etc/sitsense/sitsense.toml") == FAKE_SENSOR_CONFIG
+
+
+def _release_file(box, rel: str) -> Path:
+    host, _ = next((h, b) for h, b in box.binds if b == "/srv/release")
+    return host / rel
