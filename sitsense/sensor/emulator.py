@@ -19,8 +19,8 @@ Faults: address NACKs with a seeded probability, transfers that break after some
 windows (with power loss unless ``disconnect_resets=False``), spontaneous resets (brown-outs)
 and frozen output.
 
-What it plays is a trace (sample-and-hold at the chip's rate, starting with the chip's first
-sample) or any function of time. Times given for faults are seconds after the emulator was made.
+What it plays is a trace (sample-and-hold at the chip's rate, starting with the first sample that
+enters the FIFO, so a driver that starts at once reads all of it) or any function of time. Times given for faults are seconds after the emulator was made.
 With ``origin_s`` the trace and the fault times are instead anchored at that clock time, so an
 emulator made later (a restarted service) joins the same simulated day where it is now.
 A stall (``stalls``) holds one bus transaction for a while, as a host that froze mid-read:
@@ -139,7 +139,7 @@ class MPU6050Emulator:
         heapq.heapify(self._pending)
         self._closed = False
         self._pointer = 0
-        # host time of trace time zero: the chip's first sample, unless anchored by ``origin_s``
+        # host time of trace time zero: the first sample into the FIFO, unless anchored by ``origin_s``
         self._origin_s: float | None = None if origin_s is None else float(origin_s)
         if trace is not None and len(trace):
             self._trace_t = trace.t_s - trace.t_s[0]
@@ -218,7 +218,7 @@ class MPU6050Emulator:
 
     @property
     def world_s(self) -> float | None:
-        """Seconds since the chip's first sample (the position in the trace), or None before it."""
+        """Seconds since the first sample into the FIFO (the position in the trace), or None before it."""
         if self._origin_s is None:
             return None
         return self.clock.monotonic() - self._origin_s
@@ -252,40 +252,47 @@ class MPU6050Emulator:
             return math.inf
         return math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / self.period_s + 1e-9)
 
-    def _next_event_s(self) -> float:
-        """When the chip next changes on its own: a sample, or a power event."""
-        t = self._pending[0][0] if self._pending else math.inf
-        if self.powered and not self.asleep and self._next_k <= self._k_stop():
-            t = min(t, self._anchor_s + self._next_k * self.period_s)
-        return t
+    def _sample_until(self, until_s: float, into_fifo: bool = True):
+        """Take every sample due up to ``until_s``: data registers, and the FIFO if enabled.
 
-    def _sample_until(self, until_s: float) -> None:
-        """Take every sample due up to ``until_s``: data registers, and the FIFO if enabled."""
+        With ``into_fifo=False`` the FIFO's share is returned instead, as (times, frames), for a
+        transfer that interleaves them with the bytes it takes out.
+        """
         if not self.powered or self.asleep:
-            return
+            return None
         period = self.period_s
         k_end = math.floor((until_s - self._anchor_s) / period + 1e-6)  # slack: float error in tick times
         if k_end < self._next_k:
-            return
+            return None
         k_first, self._next_k = self._next_k, k_end + 1
-        if self._origin_s is None:
+        frame = self.fifo_frame_bytes
+        fifo_on = frame > 0 and self._fifo_writable
+        if self._origin_s is None and fifo_on:  # the trace starts with the first sample the FIFO gets
             self._origin_s = float(self._anchor_s + k_first * period)
         k_end = min(k_end, self._k_stop())  # no samples once the trace is over
         if k_end < k_first:
-            return
+            return None
         n = k_end - k_first + 1
-        frame = self.fifo_frame_bytes
-        fifo_on = frame > 0 and self._fifo_writable
-        keep = min(n, self.fifo_size // max(frame, 1) + 2) if fifo_on else 1  # older ones would be overwritten
-        first = k_first if (fifo_on and self._keeps_oldest) else k_end - keep + 1
+        if not fifo_on:
+            keep = 1
+        elif not into_fifo:
+            keep = n
+        else:
+            keep = min(n, self.fifo_size // frame + 2)  # older ones would be overwritten anyway
+        first = k_first if (not into_fifo or (fifo_on and self._keeps_oldest)) else k_end - keep + 1
         times = self._anchor_s + np.arange(first, first + keep) * period
-        counts = self._counts_at(times - self._origin_s, times)
+        w = times - self._origin_s if self._origin_s is not None else np.zeros(keep)
+        counts = self._counts_at(w, times)
         self.latest_counts = counts[-1].copy()
         self.samples_taken += n
         if self.regs[R.INT_ENABLE] & R.DATA_RDY:
             self.regs[R.INT_STATUS] |= R.DATA_RDY
-        if fifo_on:
-            self._push(counts, n, frame)
+        if not fifo_on:
+            return None
+        if not into_fifo:
+            return times, self._frames(counts, frame)
+        self._push(self._frames(counts, frame).tobytes(), n, frame)
+        return None
 
     @property
     def _keeps_oldest(self) -> bool:
@@ -317,15 +324,16 @@ class MPU6050Emulator:
             counts = held.astype(np.int16)
         return counts
 
-    def _push(self, counts: np.ndarray, n_taken: int, frame: int) -> None:
-        en = self.regs[R.FIFO_EN]
-        parts = []
-        if en & R.FIFO_ACCEL:
-            parts.append(counts.astype(">i2").view(np.uint8).reshape(len(counts), 6))
-        extra = frame - (6 if en & R.FIFO_ACCEL else 0)
-        if extra:
-            parts.append(np.zeros((len(counts), extra), dtype=np.uint8))  # temperature and gyro: zero
-        data = np.hstack(parts).tobytes() if len(parts) > 1 else parts[0].tobytes()
+    def _frames(self, counts: np.ndarray, frame: int) -> np.ndarray:
+        """(n, frame) bytes as the FIFO stores them: accelerometer big-endian, then zeros for the rest."""
+        accel = counts.astype(">i2").view(np.uint8).reshape(len(counts), 6)
+        if self.regs[R.FIFO_EN] & R.FIFO_ACCEL:
+            if frame == 6:
+                return accel
+            return np.hstack([accel, np.zeros((len(counts), frame - 6), dtype=np.uint8)])
+        return np.zeros((len(counts), frame), dtype=np.uint8)  # temperature and gyro read as zero
+
+    def _push(self, data: bytes, n_taken: int, frame: int) -> None:
         size = self.fifo_size
         total = len(self.fifo) + n_taken * frame
         if self._keeps_oldest:  # FIFO_MODE: a full FIFO takes no more bytes
@@ -512,27 +520,46 @@ class MPU6050Emulator:
         return out
 
     def _drain(self, n: int, t: float, byte_s: float, stall_at: int | None, stall_s: float) -> tuple[bytes, float]:
-        """Read ``n`` FIFO bytes, the first at host time ``t``; samples due meanwhile are pushed in between."""
+        """Read ``n`` FIFO bytes, the first starting at host time ``t``, one every ``byte_s``; samples
+        due meanwhile are pushed in between the bytes (all those of a stretch computed at once)."""
         out = bytearray()
         i = 0
-        while i < n:
-            if stall_at is not None and i >= stall_at:
+        if stall_at is not None:
+            stall_at = min(stall_at, n)  # a stall past the last byte comes at the end
+        while i < n or stall_at is not None:
+            if stall_at is not None and i >= stall_at:  # the host freezes here; the chip samples on
                 t += stall_s
                 self.stalled_s += stall_s
                 stall_at = None
-            t_event = self._next_event_s()
-            if t_event <= t:
-                self._advance_to(t_event)
                 continue
-            k = (n if stall_at is None else min(n, stall_at)) - i
-            if byte_s > 0 and t_event < math.inf:
-                k = min(k, max(1, math.ceil((t_event - t) / byte_s)))
-            out += self._pop(k)
-            i += k
-            t += k * byte_s
-        if stall_at is not None:  # a stall after the last byte
-            t += stall_s
-            self.stalled_s += stall_s
+            end = n if stall_at is None else min(n, stall_at)
+            if byte_s <= 0:
+                self._advance_to(t)
+                out += self._pop(end - i)
+                i = end
+                continue
+            last = t + (end - i - 1) * byte_s  # when the stretch's last byte starts
+            pending = self._pending[0][0] if self._pending else math.inf
+            horizon = min(last, pending)
+            due = self._sample_until(horizon, into_fifo=False)
+            if due is not None:
+                frame = self.fifo_frame_bytes
+                for t_sample, data in zip(due[0], due[1]):
+                    k = min(end - i, max(0, math.ceil((t_sample - t) / byte_s)))
+                    out += self._pop(k)
+                    i += k
+                    t += k * byte_s
+                    self._push(data.tobytes(), 1, frame)
+            if pending <= last:  # a power event inside the stretch: the bytes before it, then the event
+                k = min(end - i, max(0, math.ceil((pending - t) / byte_s)))
+                out += self._pop(k)
+                i += k
+                t += k * byte_s
+                self._advance_to(pending)
+                continue
+            out += self._pop(end - i)
+            t += (end - i) * byte_s
+            i = end
         return bytes(out), t
 
     def _write(self, reg: int, values: Sequence[int], fault: BusFault | None) -> None:

@@ -413,15 +413,23 @@ class MPU6050:
 
     def reset_fifo(self) -> None:
         """Empty the FIFO the kernel's way: stop filling it, reset it while disabled (the MPU-6050 resets
-        only then), clear a stale overflow flag, and enable it again."""
+        only then), clear a stale overflow flag, and enable it again; checked, as a lost write would
+        leave a FIFO that fills but reads as padding."""
         w = self._write
-        w(Reg.FIFO_EN, 0)
-        w(Reg.USER_CTRL, 0)
-        w(Reg.USER_CTRL, Bit.FIFO_RESET)
-        w(Reg.USER_CTRL, Bit.USER_FIFO_EN)
-        self._read_byte(Reg.INT_STATUS)
-        enabled_at = self.clock.monotonic()
-        w(Reg.FIFO_EN, Bit.ACCEL_FIFO_EN)
+        for attempt in range(1, self.CONFIGURE_ATTEMPTS + 1):
+            w(Reg.FIFO_EN, 0)
+            w(Reg.USER_CTRL, 0)
+            w(Reg.USER_CTRL, Bit.FIFO_RESET)
+            w(Reg.USER_CTRL, Bit.USER_FIFO_EN)
+            self._read_byte(Reg.INT_STATUS)
+            enabled_at = self.clock.monotonic()
+            w(Reg.FIFO_EN, Bit.ACCEL_FIFO_EN)
+            user, fifo_en = self._read_byte(Reg.USER_CTRL), self._read_byte(Reg.FIFO_EN)
+            if user & Bit.USER_FIFO_EN and fifo_en == Bit.ACCEL_FIFO_EN:
+                break
+            if attempt == self.CONFIGURE_ATTEMPTS:
+                raise SensorError(f"the FIFO at {self.where} does not stay enabled (USER_CTRL={user:#04x}, "
+                                  f"FIFO_EN={fifo_en:#04x}); power or wiring problem?")
         self._timing.restart(enabled_at, counts_as_loss=self._fault is not None)
         self.fifo_reset_s = self._last_data_at = self.clock.monotonic()
 
@@ -430,9 +438,10 @@ class MPU6050:
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         """Drain the FIFO: ``(t_s (n,), accel_g (n, 3))``; faults are handled and reported, never raised.
 
-        Three transactions: the count, the frames it promises, then INT_STATUS. A block comes out
-        only if no byte could have gone missing: the count is whole frames below the overflow
-        margin, the read did not break off, and the FIFO did not overflow meanwhile.
+        Three transactions: the count, the frames it promises, then INT_ENABLE..INT_STATUS. A block
+        comes out only if no byte could have gone missing: the count is whole frames below the
+        overflow margin, the read did not break off, the FIFO did not overflow meanwhile and the
+        chip was not reset meanwhile.
         """
         now = self.clock.monotonic()
         if self._retry_at is not None:
@@ -459,12 +468,17 @@ class MPU6050:
             stage = "fifo"
             data = self._read_fifo(n * FRAME_BYTES)
             stage = "status"
-            status = self._read_byte(Reg.INT_STATUS)
+            # INT_ENABLE to INT_STATUS in one read: INT_ENABLE is 0 after a power-on reset, so it
+            # tells a brown-out during the block (an empty FIFO then reads 0xFF or its last byte)
+            int_enable, _, status = self._read_block(Reg.INT_ENABLE, 3)
         except _BusDown as exc:
             if stage == "count" or (stage == "fifo" and exc.nothing_moved):
                 self._bus_down(now, exc.reason)
             else:  # bytes may have left the FIFO mid-frame, or the block cannot be checked: start afresh
                 self._flush(now, f"{exc.reason} {'during' if stage == 'fifo' else 'after'} the FIFO read")
+            return _empty()
+        if int_enable != Bit.FIFO_OFLOW:
+            self._check_alive(t_count, force=True)  # the block may be padding from a reset chip: dropped
             return _empty()
         if status & Bit.FIFO_OFLOW:
             self._overflow(t_count, "FIFO overflowed before the block was read (the host was late); "
@@ -523,9 +537,9 @@ class MPU6050:
     def _reset_or_back_off(self, now: float) -> None:
         try:
             self.reset_fifo()
-        except _BusDown as exc:
+        except (_BusDown, SensorError) as exc:
             self._fifo_suspect = True  # reset on recovery, before anything is read
-            self._bus_down(now, exc.reason)
+            self._bus_down(now, exc.reason if isinstance(exc, _BusDown) else str(exc))
 
     def _check_alive(self, now: float, force: bool = False) -> None:
         """No data: was the chip reset or put to sleep (brown-out), or has it stopped sampling?"""
