@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import numpy as np
 import pytest
 
 from sitsense.errors import ConfigError, SensorNotFound
+from sitsense.sensor.emulator import BusFault
 from sitsense.sensor.mpu6050 import (MPU6050, AccelRange, Bit, Dlpf, Reg, counts_to_g,
                                      rate_settings)
 from tests.sensor_fakes import LSB_2G, fifo_tick_times, matched_indices, poll, rig, trace_index, wobbly_trace
@@ -309,9 +311,22 @@ def test_close_is_idempotent_and_puts_the_chip_to_sleep():
     assert emu.asleep and drv.status == "closed"
 
 
-def test_failed_fifo_read_with_unknown_progress_resets_the_fifo():
-    import errno
+def test_a_fifo_read_that_breaks_off_after_two_bytes_never_delivers_shifted_samples():
+    """Issue 16 item 1: two bytes leave the FIFO, then EIO on a 30-byte read. A driver that repeats
+    the read starts mid-frame (samples off by about 0.8 g, no event); the FIFO must be reset
+    instead and the loss reported."""
+    trace = wobbly_trace(seconds=30)
+    clock, emu, drv = rig(trace)
+    drv.open()
+    t0, a0, _ = poll(clock, drv, 1, every_s=0.2)
+    emu.arm(BusFault("abort", after_bytes=2, code=errno.EIO), register=Reg.FIFO_R_W)
+    t1, a1, events = poll(clock, drv, 10, every_s=0.2)  # 5 frames = 30 bytes per read
+    assert emu.aborts == 1 and len(t1) >= 30
+    _matches_trace(emu, drv, trace, np.concatenate([t0, t1]), np.concatenate([a0, a1]))
+    assert [e.status for e in events] == ["i2c_error", "ok"] and events[1].lost_samples >= 5
 
+
+def test_failed_fifo_read_with_unknown_progress_resets_the_fifo():
     trace = wobbly_trace(seconds=200)
     clock, emu, drv = rig(trace, seed=3)
     drv.open()

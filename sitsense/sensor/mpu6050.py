@@ -284,6 +284,7 @@ class MPU6050:
         self._last_data_at = 0.0
         self.fifo_reset_s = 0.0  # monotonic time of the last FIFO reset
         self.last_read_s = 0.0  # monotonic time of the last FIFO count read
+        self.frames_read = 0  # frames that passed every check since open(), whatever their timestamps
         self._timing = _Timestamper(self.sample_rate_hz)
         self._last_frame: bytes | None = None
         self._same_since_t: float | None = None
@@ -485,6 +486,7 @@ class MPU6050:
                                     "block discarded")
             return _empty()
         t_s = self._timing.place(n, t_before, t_count)
+        self.frames_read += n
         accel_g = counts_to_g(data, self.range.lsb_per_g)
         zeros = ~accel_g.any(axis=1)
         if zeros.all():
