@@ -184,6 +184,12 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
     }
 
 
+def _short(text: str, limit: int = 80) -> str:
+    """A topic or name from the network, quoted and cut for a one-line message."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
@@ -192,7 +198,7 @@ def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool 
     """Validate one incoming message; returns (name, args) or raises RequestRejected with the reason."""
     name = topics.cmd_name(topic)
     if name is None:
-        raise RequestRejected(f"topic {topic!r} is outside this device's command tree {topics.cmd_filter}")
+        raise RequestRejected(f"topic {_short(topic)} is outside this device's command tree {topics.cmd_filter}")
     lookup(name)  # an unknown name says so first
     if retained:
         raise RequestRejected(f"{name}: retained command ignored (it would repeat on every reconnect); "
