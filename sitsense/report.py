@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable
 
 from .clock import shift_wall
+from .durations import format_duration as _hm
 from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
 from .outputs.base import StateSnapshot
 
@@ -247,11 +248,6 @@ def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datet
 
 
 # ---------------------------------------------------------------------- text
-
-def _hm(seconds: float) -> str:
-    m = int(round(seconds / 60))
-    return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{m} min"
-
 
 def format_day(rep: DayReport, goal_min: float) -> str:
     d = rep.to_dict(goal_min)
