@@ -176,7 +176,7 @@ class MqttOutput:
     @property
     def volatile(self) -> bool:
         """True when the outbox is in memory (a replay): what is not delivered by close() is lost."""
-        return getattr(self.outbox, "path", "") == ":memory:"
+        return self.outbox.path == ":memory:"
 
     # -- Output protocol -------------------------------------------------------------------------
 
