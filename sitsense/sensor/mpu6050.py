@@ -470,8 +470,11 @@ class MPU6050:
             data = self._read_fifo(n * FRAME_BYTES)
             stage = "status"
             # INT_ENABLE to INT_STATUS in one read: INT_ENABLE is 0 after a power-on reset, so it
-            # tells a brown-out during the block (an empty FIFO then reads 0xFF or its last byte)
-            int_enable, _, status = self._read_block(Reg.INT_ENABLE, 3)
+            # tells a brown-out during the block (an empty FIFO then reads 0xFF or its last byte).
+            # Reading clears INT_STATUS, so it too is repeated only after an address NACK.
+            int_enable, _, status = self._attempt(
+                lambda: self.bus.read_i2c_block_data(self.address, Reg.INT_ENABLE, 3),
+                retry_errnos=NOTHING_MOVED_ERRNOS)
         except _BusDown as exc:
             if stage == "count" or (stage == "fifo" and exc.nothing_moved):
                 self._bus_down(now, exc.reason)
