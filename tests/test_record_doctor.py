@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from sitsense.cli import main
-from sitsense.sensor.reference import calibration_path, load_reference
+from sitsense.paths import calibration_path
+from sitsense.sensor.reference import load_reference
 from sitsense.sensor.recording import TraceWriter
 from sitsense.traces import Trace, read_trace, write_trace
 from tests.sensor_fakes import wobbly_trace
