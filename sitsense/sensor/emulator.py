@@ -395,6 +395,9 @@ class MPU6050Emulator:
         return [v for _, r, v in self.writes if r == reg]
 
 
+MAX_FAULT_TIME_S = 1e9  # about 31 years, the longest a trace can last
+
+
 def parse_faults(text: str) -> dict:
     """``'nack=0.01, disconnect=2h+5m, reset=5h, stall=3h+20s, frozen=4h+1m'`` -> emulator options.
 
@@ -407,13 +410,16 @@ def parse_faults(text: str) -> dict:
 
     def seconds(item: str, value: str) -> float:
         try:
-            return float(value)
+            s = float(value)
         except ValueError:
-            pass
-        try:
-            return parse_duration_s(value)
-        except Exception:
-            raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
+            try:
+                s = parse_duration_s(value)
+            except Exception:
+                raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
+        if not 0.0 <= s <= MAX_FAULT_TIME_S:  # also refuses nan and inf
+            raise ConfigError(f"fault {item!r}: {value!r} must be a time from 0 to {MAX_FAULT_TIME_S:.0e} s "
+                              "(use 3600, 90s, 1h30m)")
+        return s
 
     def window(item: str, value: str) -> tuple[float, float]:
         if "+" not in value:
