@@ -53,6 +53,13 @@ def test_the_same_samples_whatever_the_chunk_size(day, name):
         assert sum(len(p) for p in parts) == len(whole)
 
 
+def test_a_read_bigger_than_the_line_limit_is_cut_into_lines_not_refused():
+    rows = "".join(f"{i / 50:.3f},0.0000,-0.5000,1.0000,sitting\n" for i in range(80_000))  # 3 MB
+    raw = ("# sitsense-trace v1\nt,ax,ay,az,label\n" + rows).encode()
+    assert len(TraceReader.from_bytes(raw, "x.csv", chunk_bytes=1 << 26).read()) == 80_000
+    assert len(TraceReader.from_bytes(raw[:-1], "x.csv", chunk_bytes=1 << 26).read()) == 80_000
+
+
 def test_a_chunk_holds_about_chunk_bytes_of_text(day):
     _, folder = day
     sizes = [len(p) for p in TraceReader(folder / "day.csv", chunk_bytes=8192).chunks()]
