@@ -88,3 +88,27 @@ def test_simulate_replays_a_trace_too_big_to_hold_within_a_memory_limit(tmp_path
     assert summary["alerts"] >= 20  # a 45 min bout an hour; alerts only from 08:00 to 20:00
     assert sum(e["type"] == "day_summary" for e in events) >= 1
     assert summary["sitting_s"] > hours * 54 * 60 * 0.9
+
+
+def test_the_fake_sensor_plays_a_streamed_trace_as_it_played_the_whole(trace_file, capsys, monkeypatch):
+    argv = ["run", "--sensor", f"fake:{trace_file}", "--speed", "0", "--json", "--no-state", "--seconds", "2100"]
+    outputs = {size: _run(argv, capsys, monkeypatch, size) for size in (509, 1 << 26)}
+    assert outputs[509] == outputs[1 << 26]
+    assert any(json.loads(line)["type"] == "alert" for line in outputs[509].splitlines())
+
+
+def test_a_trace_player_streams_forward_and_holds_samples_like_the_whole_trace():
+    from sitsense.sensor.playback import TracePlayer
+
+    tr = synthesize(parse_plan("stand 1m, sit 2m"), sample_rate_hz=25, seed=2)
+    whole = TracePlayer.of(tr)
+    parts = [tr.__class__(tr.t_s[i:i + 97], tr.accel_g[i:i + 97]) for i in range(0, len(tr), 97)]
+    streamed = TracePlayer(parts, first_t_s=tr.t_s[0], last_t_s=tr.t_s[-1])
+    assert streamed.end_s == whole.end_s == tr.duration_s
+    rng = np.random.default_rng(1)
+    times = np.sort(rng.uniform(-5, tr.duration_s + 5, 4000))
+    for w in np.array_split(times, 60):  # as the emulator asks: ascending, batch after batch
+        assert np.array_equal(streamed.accel_at(w), whole.accel_at(w))
+    assert np.array_equal(whole.accel_at(np.array([0.0])), tr.accel_g[:1])  # in memory it may go back
+    with pytest.raises(ValueError, match="forward only"):
+        streamed.accel_at(np.array([1.0]))

@@ -41,6 +41,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..traces import Trace
+from .playback import TracePlayer
 from . import emulated_chips as R
 from .emulated_chips import ChipModel, model_for
 
@@ -86,7 +87,7 @@ class MPU6050Emulator:
     sequence against the datasheet. ``fifo_resets`` holds the times the FIFO was really emptied.
     """
 
-    def __init__(self, *, clock, trace: Trace | None = None, signal: Signal | None = None,
+    def __init__(self, *, clock, trace: Trace | TracePlayer | None = None, signal: Signal | None = None,
                  address: int = 0x68, chip: str | int | None = None, who_am_i: int | None = None,
                  bus_hz: float | None = 100_000.0, clock_error: float = 0.0, noise_g: float = 0.0, seed: int = 0,
                  nack_probability: float = 0.0, abort_probability: float = 0.0, abort_errno: int = errno.EIO,
@@ -141,12 +142,12 @@ class MPU6050Emulator:
         self._pointer = 0
         # host time of trace time zero: the first sample into the FIFO, unless anchored by ``origin_s``
         self._origin_s: float | None = None if origin_s is None else float(origin_s)
-        if trace is not None and len(trace):
-            self._trace_t = trace.t_s - trace.t_s[0]
-            self._trace_end_s = float(self._trace_t[-1])
+        # what it plays: a Trace in memory, or a TracePlayer streaming one (sitsense.sensor.playback)
+        if isinstance(trace, TracePlayer):
+            self._player: TracePlayer | None = trace
         else:
-            self._trace_t = None
-            self._trace_end_s = math.inf
+            self._player = TracePlayer.of(trace) if trace is not None and len(trace) else None
+        self._trace_end_s = self._player.end_s if self._player is not None else math.inf
         self._power_on(self.created_s)
 
     # ------------------------------------------------------------------ chip state
@@ -248,7 +249,7 @@ class MPU6050Emulator:
 
     def _k_stop(self) -> float:
         """The last tick with trace left to play (inf if none ends)."""
-        if self._trace_t is None or self.end != "stop" or self._origin_s is None:
+        if self._player is None or self.end != "stop" or self._origin_s is None:
             return math.inf
         return math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / self.period_s + 1e-9)
 
@@ -299,9 +300,8 @@ class MPU6050Emulator:
         return self.model.mpu6500_family and bool(self.regs[R.CONFIG] & R.FIFO_MODE)
 
     def _counts_at(self, w: np.ndarray, times: np.ndarray) -> np.ndarray:
-        if self._trace_t is not None:
-            idx = np.clip(np.searchsorted(self._trace_t, w + 1e-6, side="right") - 1, 0, len(self._trace_t) - 1)
-            accel_g = self.trace.accel_g[idx]
+        if self._player is not None:
+            accel_g = self._player.accel_at(w)
         elif self.signal is not None:
             accel_g = np.asarray(self.signal(w), dtype=np.float64).reshape(-1, 3)
         else:
