@@ -147,8 +147,12 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
         iphone.press(iphone_reminder, iphone_reminder.action("Done"))
         wait_until(lambda: _results(watch, "ack"), 60, "the ack command's result")
         assert _results(watch, "ack")[0]["ok"] is True, _results(watch, "ack")
-        acked = [json.loads(m.text) for m in watch.on(f"{BASE}/event") if json.loads(m.text)["type"] == "acknowledged"]
-        assert acked and acked[0]["alert_id"] == second["id"]
+
+        def acked() -> list[dict]:
+            return [e for e in map(json.loads, (m.text for m in watch.on(f"{BASE}/event"))) if e["type"] == "acknowledged"]
+
+        wait_until(acked, 30, "the acknowledged event")
+        assert acked()[0]["alert_id"] == second["id"]
         # each press was handled once (by the automation of the phone it came from)
         assert len(_results(watch, "snooze")) == 1 and len(_results(watch, "ack")) == 1
 
@@ -178,6 +182,45 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
         watch.close()
         ws.close()
     assert not android.errors and not iphone.errors, (android.errors, iphone.errors)
+
+
+def test_a_replay_as_the_readme_prints_it_notifies_every_alert(ha, phones, tmp_path):
+    """'sitsense simulate examples/desk-morning.csv.gz --config my.toml --mqtt', with an automation
+    for the replay's device made beforehand: every alert of the morning reaches the phone."""
+    android = phones[0]
+    ws = ha.websocket()
+    ha.install_blueprint(BLUEPRINT, BLUEPRINT_PATH)
+    replay_base = f"{BASE}-replay"
+    config = tmp_path / "my.toml"
+    config.write_text(f"[mqtt]\nenabled = true\nhost = \"{ha.broker.host}\"\nport = {ha.broker.port}\n"
+                      f"device_id = \"{DEVICE}\"\n")
+    # the entity id Home Assistant gives the replay's alert (device name + entity name)
+    alert_entity = f"event.sitsense_{DEVICE}_replay_stand_up_alert"
+    ha.create_automation("Stand-up alerts of the replay", BLUEPRINT_PATH, {
+        "alert_entity": alert_entity, "notify_device": android.ha_device_id(ws), "command_base": replay_base})
+    watch = Collector(ha.broker, [f"{replay_base}/alert"])
+    before = len(android.pushes())
+    try:
+        proc = _cli("simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(config), "--mqtt",
+                    log=tmp_path / "simulate.log")
+        assert proc.wait(timeout=600) == 0, (tmp_path / "simulate.log").read_text()[-2000:]
+        assert _registry(ws, f"{DEVICE}-replay")["alert"] == alert_entity
+        alerts = [json.loads(m.text) for m in watch.on(f"{replay_base}/alert")]
+        assert len(alerts) >= 3  # the example morning's alerts
+        tag = "sitsense-" + replay_base.replace("/", "-")
+
+        def shown() -> list:
+            return [p for p in android.pushes()[before:] if p.tag == tag and p.message != "clear_notification"]
+
+        wait_until(lambda: len(shown()) == len(alerts), 60,
+                   f"a notification for each of the replay's {len(alerts)} alerts; the phone has "
+                   f"{[(p.title, p.tag) for p in android.pushes()[before:]]}")
+        for alert, push in zip(alerts, shown()):
+            assert f"{round(alert['bout_min'])} min" in (push.title or "")
+            assert push.message.startswith(alert["exercise"]["name"])
+    finally:
+        watch.close()
+        ws.close()
 
 
 def test_home_assistant_logged_no_warning_or_error(ha):

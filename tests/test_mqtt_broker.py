@@ -388,7 +388,7 @@ def test_simulate_mqtt_publishes_every_alert_the_json_output_shows(broker, tmp_p
     sub = Collector(broker, ["sitsense/simday-replay/#", "homeassistant/+/simday-replay/+/config"])
     closing(sub)
     assert main(["simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(conf),
-                 "--mqtt", "--json"]) == 0
+                 "--mqtt", "--json", "--speed", "3600"]) == 0
     captured = capsys.readouterr()
     shown = [json.loads(line) for line in captured.out.splitlines()]
     assert "as sitsense/simday-replay/# (the live device sitsense/simday/# is not touched)" in captured.err
@@ -438,7 +438,8 @@ def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, ca
     n_before = len(sub.messages)
 
     trace = str(REPO / "examples" / "desk-morning.csv.gz")
-    assert main(["simulate", trace, "--config", str(_sim_config(tmp_path, broker, "desk")), "--mqtt", "--json"]) == 0
+    assert main(["simulate", trace, "--config", str(_sim_config(tmp_path, broker, "desk")), "--mqtt", "--json",
+                 "--speed", "3600"]) == 0
     alert_ids = [e["id"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["type"] == "alert"]
     assert alert_ids
     got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/desk-replay/alert", len(alert_ids))]
