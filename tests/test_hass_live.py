@@ -102,7 +102,7 @@ def _results(collector: Collector, name: str) -> list[dict]:
 
 
 def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, sitsense_config, tmp_path):
-    from sitsense.outputs.hass import ENTITIES
+    from sitsense.mqtt.hass import ENTITIES
 
     android, iphone = phones
     ws = ha.websocket()
