@@ -102,7 +102,7 @@ def _results(collector: Collector, name: str) -> list[dict]:
 
 
 def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, sitsense_config, tmp_path):
-    from sitsense.mqtt.hass import ENTITIES
+    from sitsense.mqtt.hass import ENTITIES, POSTURE_NAMES
 
     android, iphone = phones
     ws = ha.websocket()
@@ -115,6 +115,9 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
         wait_until(lambda: set(_registry(ws, DEVICE)) == set(ENTITIES), 60, "sitsense's entities in Home Assistant")
         entities = _registry(ws, DEVICE)
         alert_entity = entities["alert"]
+        ha.wait_state(entities["posture"], lambda s: s["state"] == "Sitting", 120, "the posture, readable")
+        ha.wait_state(entities["alerts"], lambda s: s["state"] == "On", 30, "alerts on")
+        ha.wait_state(entities["alerts_paused"], lambda s: s["state"] == "off", 30, "alerts not paused")
         for phone in phones:
             ha.create_automation(f"Stand-up alerts on {phone.name}", BLUEPRINT_PATH, {
                 "alert_entity": alert_entity, "notify_device": phone.ha_device_id(ws), "command_base": BASE,
@@ -144,6 +147,11 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
         android.press(first, first.action("Snooze"))
         wait_until(lambda: _results(watch, "snooze"), 60, "the snooze command's result")
         assert _results(watch, "snooze")[0]["ok"] is True
+        ha.wait_state(entities["last_command"], lambda s: s["state"] == "snooze: ok", 30, "the last command: snooze")
+        snoozed = ha.wait_state(entities["alerts"], lambda s: s["state"].startswith("Snoozed until "), 30,
+                                "alerts snoozed, and until when")
+        until = snoozed["attributes"]["snoozed_until"]
+        assert snoozed["state"] == f"Snoozed until {until[11:16]}"  # HH:MM of the ISO time, the wearer's clock
         iphone.press(iphone_reminder, iphone_reminder.action("Done"))
         wait_until(lambda: _results(watch, "ack"), 60, "the ack command's result")
         assert _results(watch, "ack")[0]["ok"] is True, _results(watch, "ack")
@@ -153,6 +161,7 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
 
         wait_until(acked, 30, "the acknowledged event")
         assert acked()[0]["alert_id"] == second["id"]
+        ha.wait_state(entities["last_command"], lambda s: s["state"] == "ack: ok", 30, "the last command: ack")
         # each press was handled once (by the automation of the phone it came from)
         assert len(_results(watch, "snooze")) == 1 and len(_results(watch, "ack")) == 1
 
@@ -162,14 +171,37 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
                             "the notification cleared after the break")
         assert len([p for p in android.notifications() if p.tag == TAG]) == 2  # the alert and its reminder
 
+        # Done on a notification of a bout that is over: refused, and Home Assistant says why
+        android.press(reminder, reminder.action("Done"))
+        refused = ha.wait_state(entities["last_command"], lambda s: s["state"].startswith("ack: unknown alert id"),
+                                60, "the refused ack")
+        assert refused["attributes"]["ok"] is False and "not an alert of the current sitting bout" in refused["state"]
+
+        # Pause 60 min and Resume, the buttons of the device page
+        ha.call_service("button", "press", {"entity_id": entities["pause"]})
+        ha.wait_state(entities["alerts_paused"], lambda s: s["state"] == "on", 30, "alerts paused")
+        paused = ha.wait_state(entities["alerts"], lambda s: s["state"].startswith("Paused until "), 30,
+                               "paused, and until when")
+        assert paused["state"] == f"Paused until {paused['attributes']['paused_until'][11:16]}"
+        ha.wait_state(entities["last_command"], lambda s: s["state"] == "pause: ok", 30, "the last command: pause")
+        ha.call_service("button", "press", {"entity_id": entities["resume"]})
+        ha.wait_state(entities["alerts_paused"], lambda s: s["state"] == "off", 30, "alerts resumed")
+        ha.wait_state(entities["alerts"], lambda s: s["state"] == "On", 30, "alerts on again")
+
         # the tiles, as Home Assistant shows them
-        ha.wait_state(entities["posture"], lambda s: s["state"] in ("standing", "walking"), 60, "posture after the walk")
+        ha.wait_state(entities["posture"], lambda s: s["state"] in ("Standing", "Walking"), 60, "posture after the walk")
+        assert set(POSTURE_NAMES.values()) >= {"Standing", "Walking"}
         ha.wait_state(entities["alerts_today"], lambda s: s["state"] == "2", 60, "two alerts today")
         ha.wait_state(entities["breaks_today"], lambda s: s["state"] not in ("0", "unknown", "unavailable"), 60,
                       "a break today")
         sitting = ha.wait_state(entities["sitting_today"], lambda s: s["state"].isdigit() and int(s["state"]) >= 39,
                                 60, "sitting today")
         assert sitting["attributes"]["unit_of_measurement"] == "min"
+        # durations in minutes are shown as minutes: the frontend formats a duration as h:mm:ss unless
+        # the entity has a display precision (what list_for_display hands it as "dp")
+        shown = {e["ei"]: e for e in ws.command("config/entity_registry/list_for_display")["entities"]}
+        for obj, dp in (("sitting_today", 0), ("current_bout", 0), ("release_today", 1)):
+            assert shown[entities[obj]].get("dp") == dp, shown[entities[obj]]
 
         # sitsense stops: its entities go unavailable
         proc.send_signal(signal.SIGTERM)
