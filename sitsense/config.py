@@ -140,6 +140,20 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = key(True, "serve the phone page from the service (it starts only once a password is set: "
+                        "'sitsense web-password')")
+    bind: str = key("0.0.0.0", "address the page listens on: 0.0.0.0 for the whole LAN, 127.0.0.1 for this "
+                    "machine only, :: for IPv6 too", pattern=r"^[0-9A-Fa-f:.]{2,45}$")
+    port: int = key(8080, "TCP port of the page (1024 or higher: the service has no privileges)",
+                    lo=1024, hi=65535)
+    password_file: str = key("", "file (mode 0600, or a systemd credential) holding the page's password hash "
+                             "from 'sitsense web-password', or the password; SITSENSE_WEB_PASSWORD wins")
+    tls_cert: str = key("", "certificate file (PEM) to serve the page over HTTPS; empty serves plain HTTP")
+    tls_key: str = key("", "private key file (PEM) of tls_cert")
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     path: str = key("", "state database; empty uses $STATE_DIRECTORY/sitsense.db (systemd) or "
                     "~/.local/state/sitsense/sitsense.db")
@@ -156,6 +170,7 @@ class Config:
     buzzer: BuzzerConfig = field(default_factory=BuzzerConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source_path: str = ""
 
     def with_changes(self, section: str, **changes: Any) -> "Config":
@@ -291,6 +306,15 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
                 if mode & 0o077:
                     problems.append(f"mqtt.{name} = {path!r}: mode {mode:04o} lets other users read a secret; "
                                     f"run 'chmod 600 {path}'")
+    if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):
+        problems.append("web.tls_cert and web.tls_key: set both (HTTPS) or neither (plain HTTP)")
+    if check_files and cfg.web.enabled:
+        for name in ("tls_cert", "tls_key", "password_file"):
+            path = getattr(cfg.web, name)
+            if path and path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
+                continue
+            if path and not os.access(os.path.expanduser(path), os.R_OK):
+                problems.append(f"web.{name} = {path!r}: file missing or not readable by this user")
     return problems
 
 
