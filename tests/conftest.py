@@ -34,6 +34,7 @@ def _private_state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     monkeypatch.delenv("SITSENSE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("SITSENSE_WEB_PASSWORD", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,9 @@ let receivedAt = 0;
 let events = null;
 let audio = null;
 let toastTimer = null;
+let lastNotice = { kind: "", at: 0 };
+let lastTimelineDraw = 0;
+const EVENT_OF = { snooze: "snooze", pause: "pause", resume: "resume", ack: "acknowledged" };
 const charts = {};
 
 // ---------------------------------------------------------------- helpers
@@ -33,7 +36,7 @@ function duration(seconds) {
 
 function hoursMinutes(seconds) {
   const m = Math.floor(seconds / 60);
-  return `${Math.floor(m / 60)}:${pad(m % 60)}`;
+  return m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${pad(m % 60)}`;
 }
 
 function clockOf(iso) { return iso ? iso.slice(11, 16) : ""; }
@@ -164,7 +167,7 @@ function render(update, full) {
   renderState();
   renderAlert(before);
   renderRelease();
-  if (full || update.timeline) drawTimeline();
+  if (full || update.timeline || performance.now() - lastTimelineDraw > 5000) drawTimeline();
   drawWeek();
 }
 
@@ -177,7 +180,7 @@ function renderState() {
   $("f-sitting").textContent = hoursMinutes(t.sitting_s);
   $("f-breaks").textContent = t.breaks;
   $("f-heeded").textContent = `${t.heeded}/${t.alerts}`;
-  $("f-release").textContent = `${(t.release_s / 60).toFixed(1)}/${Math.round(t.goal_s / 60)}′`;
+  $("f-release").textContent = `${(t.release_s / 60).toFixed(1)}/${Math.round(t.goal_s / 60)}`;
   $("goal-bar").style.width = `${Math.min(100, (100 * t.release_s) / t.goal_s)}%`;
   const modes = [];
   if (s.paused_until) modes.push(`Alerts paused until ${clockOf(s.paused_until)}`);
@@ -194,7 +197,7 @@ function tickBout() {
   if (SEDENTARY.has(s.posture) && s.bout_s > 0) {
     $("bout").textContent = `for ${duration(s.bout_s + elapsedSensorS())}`;
   } else {
-    $("bout").textContent = s.bout_s > 0 ? `sitting bout: ${duration(s.bout_s)}` : "";
+    $("bout").textContent = s.bout_s > 0 ? `(bout ${duration(s.bout_s)})` : "";
   }
 }
 
@@ -219,7 +222,7 @@ function renderAlert(beforeId) {
     }));
   }
   $("alert-safety").textContent = a.safety || "";
-  if (beforeId !== null && beforeId !== a.id) arrived();
+  if (a.id !== beforeId) $("ex-how").open = false;
 }
 
 function arrived() {
@@ -252,6 +255,7 @@ function tickRelease() {
 }
 
 function notice(n) {
+  lastNotice = { kind: n.kind, at: performance.now() };
   const li = document.createElement("li");
   const time = document.createElement("time");
   time.textContent = clockOf(n.time);
@@ -259,7 +263,7 @@ function notice(n) {
   const ul = $("notices");
   ul.prepend(li);
   while (ul.children.length > 8) ul.lastChild.remove();
-  if (n.kind === "alert") { arrived(); toast(n.text); }
+  if (n.kind === "alert") arrived(); // the alert card shows it
   else if (n.kind !== "break") toast(n.text);
 }
 
@@ -279,7 +283,8 @@ document.querySelectorAll("#controls button").forEach((button) => {
     try {
       const { status, data } = await api(`/api/cmd/${name}`, body);
       if (status === 401) { showLogin("Please log in again"); return; }
-      if (status === 200) toast(DONE_TEXT[name] || `${name}: done`);
+      const told = lastNotice.kind === EVENT_OF[name] && performance.now() - lastNotice.at < 3000;
+      if (status === 200 && !told) toast(DONE_TEXT[name] || `${name}: done`);
       else if (status === 202) toast(`${name}: sent, waiting for the sensor loop`);
       else toast(data.error || `${name} failed (${status})`, true);
     } catch (e) {
@@ -305,6 +310,7 @@ function chartColours() {
 
 function drawTimeline() {
   if (!window.Chart || !page.timeline) return;
+  lastTimelineDraw = performance.now();
   const tl = page.timeline;
   const now = Math.min(24, dayHours());
   const segs = tl.segments.slice();
