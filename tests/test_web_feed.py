@@ -264,3 +264,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- doctor
+
+def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
+    from sitsense.doctor import check_web
+    from sitsense.web.auth import PasswordHash
+    from sitsense.web.server import WebServer
+
+    port = _free_port()
+    cfg = Config().with_changes("web", port=port)
+    fake = check_web(cfg, fake=True)
+    assert fake.status == "skip" and f"nothing answers on port {port}" in fake.detail and f":{port}/" in fake.detail
+    real = check_web(cfg)
+    assert real.status == "fail" and "systemctl start sitsense" in real.fix and "web-password" in real.fix
+    assert check_web(cfg.with_changes("web", enabled=False)).status == "skip"
+    service = Service(Config(), clock=SimClock(START))
+    server = WebServer(WebConfig(bind="0.0.0.0", port=port), WebFeed(service), submit=service.submit,
+                       password=PasswordHash.of("password 1"))
+    server.start()
+    try:
+        ok = check_web(cfg)
+        assert ok.status == "pass" and f".local:{port}/" in ok.detail and ok.detail.startswith("answers at http://")
+    finally:
+        server.close()
