@@ -212,18 +212,21 @@ def test_the_loop_never_waits_for_a_stuck_page():
         server.close()
 
 
-def test_attach_web_starts_only_with_a_password(tmp_path, monkeypatch, caplog):
+def test_attach_web_starts_the_page_in_the_background_only_with_a_password(tmp_path, monkeypatch, caplog):
     from sitsense.web.attach import attach_web
     from sitsense.web.auth import hash_password
 
     cfg = Config().with_changes("web", bind="127.0.0.1", port=_free_port())
     service = Service(cfg, clock=SimClock(START))
+    assert attach_web(service, cfg.with_changes("web", enabled=False)) is None and service.outputs == []
     with caplog.at_level(logging.WARNING):
-        assert attach_web(service, cfg) is None
-    assert "off until a password is set: run 'sitsense web-password'" in caplog.text and service.outputs == []
-    assert attach_web(service, cfg.with_changes("web", enabled=False)) is None
+        starter = attach_web(service, cfg)
+        assert starter.wait() is None
+    assert "off until a password is set: run 'sitsense web-password'" in caplog.text
+    service.outputs.pop().close()  # the feed stays harmless without a server; closing it is fine
     monkeypatch.setenv("SITSENSE_WEB_PASSWORD", hash_password("password 1", n=2 ** 10))
-    server = attach_web(service, cfg)
+    starter = attach_web(service, cfg)
+    server = starter.wait()
     try:
         assert server is not None and isinstance(service.outputs[-1], WebFeed)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
@@ -233,6 +236,21 @@ def test_attach_web_starts_only_with_a_password(tmp_path, monkeypatch, caplog):
         service.outputs[-1].close()  # closing the output stops the server
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", server.port, timeout=2).request("GET", "/healthz")
+
+
+def test_stored_history_joins_the_page_before_what_this_run_saw():
+    service = Service(Config(), clock=SimClock(START))
+    feed = WebFeed(service)
+    from sitsense.events import PostureChanged
+
+    feed.handle(PostureChanged(600.0, "standing", 1.0, "unknown", 600.0))  # this run: from 09:10
+    stored = [(START - timedelta(hours=1), START - timedelta(minutes=30), "sitting"),
+              (START - timedelta(minutes=30), START + timedelta(minutes=20), "walking")]  # ran past the restart
+    feed.seed([{"date": "2026-03-01", "sitting_s": 3600.0}], stored)
+    feed.update_state(_state(700.0, START + timedelta(seconds=700), "standing"))
+    tl = feed.page["timeline"]
+    assert tl["segments"] == [[8.0, 8.5, "sitting"], [8.5, 9.1667, "walking"]] and tl["open"] == [9.1667, "standing"]
+    assert [d["date"] for d in feed.page["week"]] == ["2026-03-01", "2026-03-02"]
 
 
 def test_the_page_starts_with_the_days_and_todays_postures_from_the_store(tmp_path):

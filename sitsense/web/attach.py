@@ -10,6 +10,7 @@ import fcntl
 import logging
 import socket
 import struct
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,38 +75,83 @@ def stored_history(store_path: str | Path | None, today: str) -> tuple[list[dict
         store.close()
 
 
-def attach_web(service: Any, cfg: Config, *, store_path: str | Path | None = None, speed: float = 1.0):
-    """Start the page for ``service`` and add its feed to the outputs; the WebServer, or None."""
+class PageStarter:
+    """Starts the page in a thread of its own, so ``run`` never waits for it: importing aiohttp,
+    hashing a plain password and reading the history take a moment on a Pi Zero, and a fake sensor
+    at speed would lose samples meanwhile. ``wait()`` gives the WebServer (or None: it is off)."""
+
+    def __init__(self, service: Any, cfg: Config, feed: Any, store_path: str | Path | None):
+        self.service, self.cfg, self.feed, self.store_path = service, cfg, feed, store_path
+        self.server = None
+        self._closed = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._start, name="sitsense-web-start", daemon=True)
+
+    def begin(self) -> "PageStarter":
+        self._thread.start()
+        return self
+
+    def wait(self, timeout_s: float = 30.0):
+        self._done.wait(timeout_s)
+        return self.server
+
+    def close(self) -> None:
+        self._closed = True
+        self._done.wait(15.0)
+        if self.server is not None:
+            self.server.close()
+
+    def _start(self) -> None:
+        try:
+            self.server = self._open()
+        except Exception:  # the page must never take the service down
+            log.exception("web: the phone page could not start")
+        finally:
+            if self._closed and self.server is not None:
+                self.server.close()
+            self._done.set()
+
+    def _open(self):
+        web = self.cfg.web
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            log.warning("web: the phone page needs aiohttp: pip install 'sitsense[web]' (or set web.enabled = false)")
+            return None
+        from .auth import PasswordError, load_password
+        from .server import WebServer
+
+        try:
+            password = load_password(web)
+        except PasswordError as exc:
+            log.warning("web: the phone page is off: %s", exc)
+            return None
+        if password is None:
+            log.warning("web: the phone page is off until a password is set: run 'sitsense web-password' "
+                        "(README, 'The phone page'), or set web.enabled = false")
+            return None
+        today = self.service.clock.wall().date().isoformat()
+        self.feed.seed(*stored_history(self.store_path, today))
+        server = WebServer(web, self.feed, submit=self.service.submit, password=password)
+        try:
+            server.start()
+        except OutputError as exc:
+            log.warning("%s; running without the phone page", exc)
+            return None
+        log.info("web: the phone page is at %s", " or ".join(page_urls(web, server.port)))
+        return server
+
+
+def attach_web(service: Any, cfg: Config, *, store_path: str | Path | None = None,
+               speed: float = 1.0) -> PageStarter | None:
+    """Add the page's output to ``service`` and start the page in the background (see PageStarter);
+    None when ``web.enabled`` is false."""
     if not cfg.web.enabled:
         return None
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        log.warning("web: the phone page needs aiohttp: pip install 'sitsense[web]' (or set web.enabled = false)")
-        return None
-    from .auth import PasswordError, load_password
     from .feed import WebFeed
-    from .server import WebServer
 
-    try:
-        password = load_password(cfg.web)
-    except PasswordError as exc:
-        log.warning("web: the phone page is off: %s", exc)
-        return None
-    if password is None:
-        log.warning("web: the phone page is off until a password is set: run 'sitsense web-password' "
-                    "(README, 'The phone page'), or set web.enabled = false")
-        return None
-    now: datetime = service.clock.wall()
-    days, segments = stored_history(store_path, now.date().isoformat())
-    feed = WebFeed(service, days=days, segments=segments, speed=speed)
-    server = WebServer(cfg.web, feed, submit=service.submit, password=password)
-    try:
-        server.start()
-    except OutputError as exc:
-        log.warning("%s; running without the phone page", exc)
-        return None
-    feed.on_close = server.close
+    feed = WebFeed(service, speed=speed)
+    starter = PageStarter(service, cfg, feed, store_path)
+    feed.on_close = starter.close
     service.outputs.append(feed)
-    log.info("web: the phone page is at %s", " or ".join(page_urls(cfg.web, server.port)))
-    return server
+    return starter.begin()

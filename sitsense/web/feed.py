@@ -47,6 +47,7 @@ class WebFeed:
         self._closed: list[tuple[datetime, datetime, str]] = list(segments or [])
         self._open: tuple[datetime, str] | None = None
         self._state: StateSnapshot | None = None
+        self._seed: tuple[list, list] | None = None
         self._alert: dict[str, Any] | None = None
         self._release: dict[str, Any] | None = None
         self._timeline: dict[str, Any] = {"day_start": None, "segments": [], "open": None}
@@ -77,8 +78,15 @@ class WebFeed:
             self.notices.append(notice)
         self._publish()
 
+    def seed(self, days: list[dict[str, Any]], segments: list[tuple[datetime, datetime, str]]) -> None:
+        """History read in another thread (the store): applied by the loop's next state, before what
+        this run has seen. Safe from any thread (one assignment)."""
+        self._seed = (list(days), list(segments))
+
     def update_state(self, state: StateSnapshot) -> None:
         self._state = state
+        if self._seed is not None:
+            self._apply_seed()
         if self._day_start is None or state.wall >= self._day_start + timedelta(days=1):
             self._new_day(state.wall)
         r = self._release
@@ -90,6 +98,16 @@ class WebFeed:
         self.on_close()
 
     # ------------------------------------------------------------------ internals
+
+    def _apply_seed(self) -> None:
+        days, segments = self._seed  # type: ignore[misc]
+        self._seed = None
+        self._days = (days + self._days)[-7:]
+        live = [a for a, _, _ in self._closed[:1]] or ([self._open[0]] if self._open else [])
+        first = live[0] if live else None
+        self._closed = [(a, b if first is None else min(b, first), p) for a, b, p in segments
+                        if first is None or a < first] + self._closed
+        self._rebuild_timeline()
 
     def _posture(self, start: datetime, posture: str) -> None:
         # a backdated change (the sensor was off all along) rewrites what was drawn since
