@@ -113,13 +113,7 @@ class PageStarter:
 
     def _open(self):
         web = self.cfg.web
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError:
-            log.warning("web: the phone page needs aiohttp: pip install 'sitsense[web]' (or set web.enabled = false)")
-            return None
         from .auth import PasswordError, load_password
-        from .server import WebServer
 
         try:
             password = load_password(web)
@@ -130,6 +124,12 @@ class PageStarter:
             log.warning("web: the phone page is off until a password is set: run 'sitsense web-password' "
                         "(README, 'The phone page'), or set web.enabled = false")
             return None
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            log.warning("web: the phone page needs aiohttp: pip install 'sitsense[web]' (or set web.enabled = false)")
+            return None
+        from .server import WebServer
         today = self.service.clock.wall().date().isoformat()
         self.feed.seed(*stored_history(self.store_path, today))
         server = WebServer(web, self.feed, submit=self.service.submit, password=password)
