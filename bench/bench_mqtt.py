@@ -212,7 +212,7 @@ def latency(host: str, port: int, device: str, n: int, outbox_dir: Path) -> dict
     from sitsense.config import MqttConfig
     from sitsense.events import Alert
     from sitsense.outputs.base import StateSnapshot
-    from sitsense.outputs.mqtt import MqttOutput
+    from sitsense.mqtt.client import MqttOutput
 
     # baseline: bare paho, QoS 1, publish -> PUBACK
     bare = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{device}")
@@ -244,7 +244,7 @@ def latency(host: str, port: int, device: str, n: int, outbox_dir: Path) -> dict
                          time="", exercise={"id": "hk", "name": "Half-kneeling stretch", "dose": "2 x 30 s",
                                             "cue": "tuck the pelvis, squeeze the glute"}, safety="no pinching"))
         time.sleep(0.02)
-    out.flush(10)
+    out.wait_delivered(10)
     deadline = time.monotonic() + 5
     while len(counter.alert_arrivals) < n and time.monotonic() < deadline:
         time.sleep(0.01)

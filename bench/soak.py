@@ -46,7 +46,7 @@ DEVICE = "soak"
 # The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and reading a 24 h
 # trace takes seconds, which at 200x would add minutes of sensor time to every (re)start.
 PRELOAD = ("import os, sys, numpy, paho.mqtt.client, sitsense.cli, sitsense.commands.run, sitsense.wiring, "
-           "sitsense.sensor.live, sitsense.outputs.mqtt, sitsense.coach, sitsense.persistence, sitsense.traces as T\n"
+           "sitsense.sensor.live, sitsense.mqtt.client, sitsense.coach, sitsense.persistence, sitsense.traces as T\n"
            "path = os.environ.get('SOAK_TRACE')\n"
            "if path:\n"
            "    day, read = T.read_trace(path), T.read_trace\n"

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import time as time_of_day
 from typing import Protocol
+
+
+def shift_wall(wall: datetime, seconds: float) -> datetime:
+    """``wall`` moved by ``seconds`` of elapsed time, shown in its own zone.
+
+    Added in UTC: aware arithmetic in a zone with DST (``wall + timedelta``) is wall-clock
+    arithmetic and would be an hour off across a DST change.
+    """
+    return (wall.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(wall.tzinfo)
+
+
+def today_at_nine(tz: tzinfo | None = None) -> datetime:
+    """09:00 today in ``tz`` (else the system's zone): where a replay without a start time begins."""
+    today = datetime.now(tz).date() if tz else datetime.now().date()
+    start = datetime.combine(today, time_of_day(9, 0))
+    return start.replace(tzinfo=tz) if tz else start.astimezone()
 
 
 class Clock(Protocol):
@@ -61,8 +78,7 @@ class SimClock:
 
     def wall_at(self, t_s: float) -> datetime:
         """Local wall time at monotonic ``t_s`` (computed as elapsed time, so DST-correct)."""
-        # elapsed time is added in UTC: aware arithmetic in a zone with DST would be off by an hour
-        return (self._start_wall.astimezone(timezone.utc) + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+        return shift_wall(self._start_wall, t_s - self._start_mono_s).astimezone(self._tz)
 
     def advance_to(self, t_s: float) -> None:
         if t_s > self._now_s:
@@ -107,8 +123,7 @@ class ScaledClock:
 
     def wall_at(self, t_s: float) -> datetime:
         """Local wall time at monotonic ``t_s``."""
-        # elapsed time is added in UTC: aware arithmetic in a zone with DST would be off by an hour
-        return (self._start_wall.astimezone(timezone.utc) + timedelta(seconds=t_s - self._start_mono_s)).astimezone(self._tz)
+        return shift_wall(self._start_wall, t_s - self._start_mono_s).astimezone(self._tz)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

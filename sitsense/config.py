@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 
+DEVICE_ID_CHARS = "A-Za-z0-9_-"  # what an MQTT device id is made of (topic-safe, no wildcards)
+DEVICE_ID_MAX = 64
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -115,7 +118,7 @@ class MqttConfig:
     host: str = key("localhost", "broker host name or address")
     port: int = key(1883, "broker port (8883 is usual with TLS)", lo=1, hi=65535)
     device_id: str = key("", "device id in topics and the client id; empty uses the host name",
-                         pattern=r"^[A-Za-z0-9_-]{0,64}$")
+                         pattern=rf"^[{DEVICE_ID_CHARS}]{{0,{DEVICE_ID_MAX}}}$")
     topic_prefix: str = key("sitsense", "first level of every topic", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
     tls_ca: str = key("", "CA certificate file for TLS; empty means no TLS")
     tls_cert: str = key("", "client certificate file for TLS (optional)")
@@ -155,8 +158,8 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: str = key("", "state database; empty uses $STATE_DIRECTORY/sitsense.db (systemd) or "
-                    "~/.local/state/sitsense/sitsense.db")
+    path: str = key("", "state database; empty uses sitsense.db in $STATE_DIRECTORY (systemd), else in "
+                    "$XDG_STATE_HOME/sitsense, else in ~/.local/state/sitsense")
     checkpoint_s: float = key(60.0, "most counting lost in a power cut; writes happen this often",
                               unit="s", lo=5.0, hi=3600.0)
 
@@ -302,20 +305,67 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
             if path and not os.access(os.path.expanduser(path), os.R_OK):
                 problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
             elif path and name == "password_file":
-                mode = os.stat(os.path.expanduser(path)).st_mode & 0o777
-                if mode & 0o077:
-                    problems.append(f"mqtt.{name} = {path!r}: mode {mode:04o} lets other users read a secret; "
-                                    f"run 'chmod 600 {path}'")
+                shared = _readable_by_others(os.stat(os.path.expanduser(path)).st_mode, path)
+                if shared:
+                    problems.append(f"mqtt.{name} = {path!r}: {shared}")
     if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):
         problems.append("web.tls_cert and web.tls_key: set both (HTTPS) or neither (plain HTTP)")
     if check_files and cfg.web.enabled:
         for name in ("tls_cert", "tls_key", "password_file"):
             path = getattr(cfg.web, name)
             if path and path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
-                continue
+                continue  # a systemd credential exists only inside the unit; 'run' checks it there
             if path and not os.access(os.path.expanduser(path), os.R_OK):
                 problems.append(f"web.{name} = {path!r}: file missing or not readable by this user")
+            elif path and name == "password_file" and not path.startswith(CREDENTIALS_ROOT):
+                shared = _readable_by_others(os.stat(os.path.expanduser(path)).st_mode, path)
+                if shared:
+                    problems.append(f"web.{name} = {path!r}: {shared}")
     return problems
+
+
+# ---------------------------------------------------------------- secrets
+
+PASSWORD_ENV = "SITSENSE_MQTT_PASSWORD"
+
+
+class Secret(str):
+    """A string that never shows itself in a repr or a log line."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _readable_by_others(mode: int, path: str | os.PathLike[str]) -> str | None:
+    """Why a secret file with this mode is not private, or None when only its owner may read it."""
+    if not mode & 0o077:
+        return None
+    return (f"mode {stat.S_IMODE(mode):04o} lets other users read a secret; run 'chmod 600 {path}' "
+            "(owner read/write only)")
+
+
+def load_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> Secret | None:
+    """The broker password: ``SITSENSE_MQTT_PASSWORD`` wins, else ``password_file`` (mode 0600 only).
+
+    Raises OutputError (the MQTT output cannot start) naming the file and what to do."""
+    env = os.environ if environ is None else environ
+    if env.get(PASSWORD_ENV):
+        return Secret(env[PASSWORD_ENV])
+    if not cfg.password_file:
+        return None
+    path = Path(cfg.password_file).expanduser()
+    try:
+        shared = _readable_by_others(path.stat().st_mode, path)
+        if shared:
+            raise OutputError(f"mqtt.password_file = {str(path)!r}: {shared}")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"mqtt.password_file = {str(path)!r}: cannot read it ({exc.strerror}); "
+                          "create it with the password on one line, mode 0600") from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise OutputError(f"mqtt.password_file = {str(path)!r}: the file is empty")
+    return Secret(password)
 
 
 def parse_hhmm_range(text: str) -> tuple[int, int]:

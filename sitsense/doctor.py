@@ -12,8 +12,8 @@ import numpy as np
 
 from .config import Config
 from .errors import SitsenseError
+from .sensor.mpu6050 import RATE_ERROR_MAX, RATE_ERROR_MIN  # the internal oscillator's tolerance
 
-RATE_TOLERANCE = 0.05  # the chip's internal oscillator is good to a few percent
 GRAVITY_TOLERANCE_G = 0.1
 
 
@@ -128,9 +128,8 @@ def check_sensor(source) -> Check:
     except SitsenseError as exc:
         return Check("sensor answering", "fail", str(exc).splitlines()[0],
                      "check the wiring (hardware.md) and 'i2cdetect -y 1' (expect 68, or 69 with AD0 high)")
-    note = "" if chip.genuine else " (a clone or sibling; it works the same way)"
-    return Check("sensor answering", "pass", f"{chip.name}, WHO_AM_I={chip.who_am_i:#04x} at "
-                 f"{source.driver.where}{note}")
+    note = "" if chip.genuine else "; a sibling or clone, used the same way"
+    return Check("sensor answering", "pass", f"{chip.describe()} at {source.driver.where}{note}")
 
 
 def check_samples(source, seconds: float) -> list[Check]:
@@ -164,9 +163,10 @@ def check_samples(source, seconds: float) -> list[Check]:
         checks.append(Check("samples sane", "fail", why,
                             "keep the sensor still during the check; if it still fails, the board may be "
                             "damaged or loosely wired"))
+    # counted by the driver, not from timestamps: those cannot show a rate outside the tolerance
     elapsed = source.driver.last_read_s - (start_s if start_s is not None else source.driver.fifo_reset_s)
-    measured = len(a) / elapsed if elapsed > 0 else 0.0
-    ok = abs(measured / rate_hz - 1) <= RATE_TOLERANCE
+    measured = source.driver.frames_read / elapsed if elapsed > 0 else 0.0
+    ok = RATE_ERROR_MIN <= measured / rate_hz - 1 <= RATE_ERROR_MAX
     checks.append(Check("sample rate", "pass" if ok else "fail",
                         f"{measured:.2f} Hz measured, {rate_hz:g} Hz configured",
                         "" if ok else "another program may be using the chip, or the Pi is overloaded "

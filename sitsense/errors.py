@@ -61,3 +61,9 @@ class StoreError(SitsenseError, OSError):
 
 class OutputError(SitsenseError, RuntimeError):
     """Error raised when an output (buzzer, MQTT) is misconfigured."""
+
+
+class NothingToReport(SitsenseError, LookupError):
+    """Error raised when there is no recorded day to report on (none stored, or a trace too short)."""
+
+    exit_code = 66  # EX_NOINPUT: not a configuration problem (that is 78)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Callable, Iterable
 
+from .clock import shift_wall
+from .durations import format_duration as _hm
 from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
 from .outputs.base import StateSnapshot
 
@@ -213,7 +215,7 @@ def from_store(store, dates: Iterable[str]) -> list[DayReport]:
             elif kind == "outcome" and ev.get("heeded"):
                 rep.heeded_ids.add(ev["alert_id"])
             elif kind == "break":
-                rep.breaks.append((wall - timedelta(seconds=ev["duration_s"]), ev["duration_s"]))
+                rep.breaks.append((shift_wall(wall, -ev["duration_s"]), ev["duration_s"]))
         reports.append(rep)
     return reports
 
@@ -235,7 +237,7 @@ def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datet
             current = None
         if ev["type"] != "posture":
             continue
-        start = wall - timedelta(seconds=ev["t"] - ev.get("since_t", ev["t"]))
+        start = shift_wall(wall, ev.get("since_t", ev["t"]) - ev["t"])
         if current:
             segments = [(a, min(b, start), p) for a, b, p in segments if a < start]
             segments.append((current[0], start, current[1]))
@@ -246,11 +248,6 @@ def _stored_segments(events: list[dict[str, Any]]) -> list[tuple[datetime, datet
 
 
 # ---------------------------------------------------------------------- text
-
-def _hm(seconds: float) -> str:
-    m = int(round(seconds / 60))
-    return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{m} min"
-
 
 def format_day(rep: DayReport, goal_min: float) -> str:
     d = rep.to_dict(goal_min)

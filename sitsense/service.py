@@ -9,18 +9,22 @@ from __future__ import annotations
 import logging
 import math
 import queue
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from .clock import Clock, SimClock
+from .clock import Clock, SimClock, shift_wall
 from .config import Config
 from .events import Alert, AlertOutcome, Calibrated, Event, PostureChanged, RunSummary, SensorStatus
-from .outputs.base import Command, Output, StateSnapshot
+from .control import Request, execute
+from .outputs.base import Output, StateSnapshot
 from .posture import PostureClassifier, make_classifier
 from .sensor.source import SampleSource
 from .tracker import Tracker
+
+if TYPE_CHECKING:
+    from .coach import Coach
 
 log = logging.getLogger(__name__)
 ALERT_WAKE_MARGIN_S = 0.05  # after the step's last sample is in the FIFO, before reading it
@@ -31,7 +35,7 @@ class Service:
 
     def __init__(self, cfg: Config, *, clock: Clock, source: SampleSource | None = None,
                  classifier: PostureClassifier | None = None, tracker: Tracker | None = None,
-                 coach: Any = None, outputs: Iterable[Output] = (), sample_rate_hz: float | None = None):
+                 coach: Coach | None = None, outputs: Iterable[Output] = (), sample_rate_hz: float | None = None):
         self.cfg = cfg
         self.clock = clock
         self.source = source
@@ -41,7 +45,7 @@ class Service:
         self.tracker = tracker or Tracker(cfg.tracker)
         self.coach = coach
         self.outputs = list(outputs)
-        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.posture = "unknown"
         self.p = 0.0
         self.sensor_status = "ok"
@@ -75,9 +79,9 @@ class Service:
         if self.source is not None:
             self.source.close()
 
-    def submit(self, command: Command) -> None:
-        """Queue a command from any thread; it runs between blocks."""
-        self.commands.put(command)
+    def submit(self, request: Request) -> None:
+        """Queue a request (``sitsense.control``) from any thread; it runs between blocks."""
+        self.requests.put(request)
 
     def process_block(self, t_s: np.ndarray, accel_g: np.ndarray) -> None:
         """Classify a block, step the tracker for every completed step, and dispatch events."""
@@ -105,7 +109,7 @@ class Service:
             self.sensor_status = status.status
         self._show_sensor_status(status, len(t_s) == 0)
         self._ask_for_the_next_alert()
-        self._drain_commands()
+        self._drain_requests()
         for hook in self.block_hooks:
             hook(self)
 
@@ -212,73 +216,42 @@ class Service:
             except Exception:
                 log.exception("output %s failed on state", type(out).__name__)
 
-    # ------------------------------------------------------------------ commands
+    # ------------------------------------------------------------------ requests
 
-    def _drain_commands(self) -> None:
+    def _drain_requests(self) -> None:
         while True:
             try:
-                cmd = self.commands.get_nowait()
+                request = self.requests.get_nowait()
             except queue.Empty:
                 return
-            result = self.execute(cmd)
-            if cmd.reply is not None:
+            result = self.execute(request)
+            if request.reply is not None:
                 try:
-                    cmd.reply(result)
+                    request.reply(result)
                 except Exception:
-                    log.exception("reply to %s failed", cmd.name)
+                    log.exception("reply to %s failed", request.name)
 
-    def execute(self, cmd: Command) -> dict[str, Any]:
-        """Run one command now; returns its JSON-able result."""
+    def execute(self, request: Request) -> dict[str, Any]:
+        """Run one request now (see ``sitsense.control``); returns its JSON-able result."""
         t = self.last_t if self.last_t is not None else self.clock.monotonic()
-        events: list[Event] = []
-        if cmd.name == "snooze":
-            events = self.tracker.snooze(t, float(cmd.args.get("minutes", self.cfg.tracker.snooze_min)))
-        elif cmd.name == "pause":
-            events = self.tracker.pause(t, float(cmd.args.get("minutes", 60)), cmd.source or "command")
-        elif cmd.name == "resume":
-            events = self.tracker.resume(t, cmd.source or "command")
-        elif cmd.name == "calibrate":
-            self.classifier.set_reference(None)
-            events = []
-        elif cmd.name == "release" and self.coach is not None and hasattr(self.coach, "start_release"):
-            events = list(self.coach.start_release(t))
-        elif cmd.name == "ack":
-            alert_id = str(cmd.args.get("id") or "")
-            if not alert_id:
-                return {"ok": False, "command": cmd.name, "error": "ack needs the alert's id: {\"id\": \"<alert id>\"}"}
-            try:
-                events = self.tracker.acknowledge(t, alert_id)
-            except ValueError as exc:
-                return {"ok": False, "command": cmd.name, "error": str(exc)}
-            for ev in events:
-                self._emit(ev)
-            return {"ok": True, "command": cmd.name, "t": round(t, 3), "id": alert_id,
-                    "detail": ("no more reminders for this sitting bout" if events
-                               else "already acknowledged: no more reminders for this sitting bout")}
-        else:
-            return {"ok": False, "error": f"unknown command {cmd.name!r}"}
+        result, events = execute(self, request, t)
         for ev in events:
             self._emit(ev)
-        return {"ok": True, "command": cmd.name, "t": round(t, 3)}
+        return result
 
     # ------------------------------------------------------------------ time
 
     def _wall_anchor(self, t: float) -> tuple[float, datetime]:
         if isinstance(self.clock, SimClock):
             return t, self.clock.wall_at(t)
-        return t, _shift(self.clock.wall(), t - self.clock.monotonic())
+        return t, shift_wall(self.clock.wall(), t - self.clock.monotonic())
 
     def wall_at(self, t: float) -> datetime:
         """Local wall time of monotonic ``t``."""
         if isinstance(self.clock, SimClock):
             return self.clock.wall_at(t)
         base_t, base_wall = self._wall_base or self._wall_anchor(t)
-        return _shift(base_wall, t - base_t)
-
-
-def _shift(wall: datetime, seconds: float) -> datetime:
-    """``wall`` moved by elapsed seconds, in its own zone (added in UTC, so right across DST changes)."""
-    return (wall.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(wall.tzinfo)
+        return shift_wall(base_wall, t - base_t)
 
 
 def calibrated_reference(events: Iterable[Event]) -> tuple[float, float, float] | None:

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import StoreConfig
 from .errors import ConfigError, StoreError
 from .events import DaySummary, Event
 
@@ -31,19 +30,6 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, wall TE
                                    type TEXT NOT NULL, payload TEXT NOT NULL);
 """
 MAX_EVENTS = 200_000  # the event log is trimmed to this many rows at checkpoints
-
-
-def state_dir() -> Path:
-    """``$STATE_DIRECTORY`` (set by systemd) or ``~/.local/state/sitsense``."""
-    env = os.environ.get("STATE_DIRECTORY")
-    if env:
-        return Path(env.split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "sitsense"
-
-
-def db_path(cfg: StoreConfig) -> Path:
-    return Path(cfg.path) if cfg.path else state_dir() / "sitsense.db"
 
 
 class Store:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable
 
 from .config import WEEKDAYS, TrackerConfig, in_window, parse_hhmm_range

@@ -29,7 +29,8 @@ def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, j
 def attach_store(service: Service, cfg: Config, path=None):
     """Open the state database, resume from its last checkpoint, and log events to it."""
     from .persistence import StateKeeper
-    from .store import Store, db_path
+    from .paths import db_path
+    from .store import Store
 
     store = Store(path or db_path(cfg.store)).open()
     keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)
@@ -52,7 +53,8 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
     """
     import dataclasses
 
-    from .outputs.mqtt import MqttOutput, replay_device_id
+    from .mqtt.client import MqttOutput
+    from .mqtt.topics import replay_device_id
 
     if simulated:
         replay = device_id or replay_device_id(cfg.mqtt.device_id)

@@ -49,3 +49,21 @@ def poll(clock: SimClock, driver: MPU6050, seconds: float, every_s: float = 1.0)
 def trace_index(emulator: MPU6050Emulator, driver: MPU6050, t: np.ndarray) -> np.ndarray:
     """Which trace sample each timestamp should carry (the chip samples at its own period)."""
     return np.rint((t - emulator._origin_s) / (1 / driver.sample_rate_hz)).astype(int)
+
+
+def matched_indices(trace: Trace, accel_g: np.ndarray) -> np.ndarray:
+    """The trace sample each delivered sample is (nearest in value; asserts it is within one LSB)."""
+    idx = np.empty(len(accel_g), dtype=int)
+    for lo in range(0, len(accel_g), 500):
+        d = np.abs(accel_g[lo:lo + 500, None, :] - trace.accel_g[None, :, :]).max(axis=2)
+        idx[lo:lo + 500] = d.argmin(axis=1)
+        assert d.min(axis=1).max() <= LSB_2G, "a sample is not a trace sample"
+    return idx
+
+
+def fifo_tick_times(emulator: MPU6050Emulator, n: int) -> np.ndarray:
+    """When the chip took the first ``n`` samples after the FIFO was last enabled (its own tick grid)."""
+    enabled = [t for t, reg, value in emulator.writes if reg == 0x23 and value][-1]
+    period = emulator.period_s
+    k = np.floor((enabled - emulator._anchor_s) / period + 1e-6) + 1
+    return emulator._anchor_s + (k + np.arange(n)) * period

@@ -9,7 +9,7 @@ import pytest
 from sitsense.clock import SimClock
 from sitsense.config import Config, TrackerConfig
 from sitsense.events import Acknowledged, Alert, AlertOutcome
-from sitsense.outputs.base import Command
+from sitsense.control import Request
 from sitsense.plan import parse_plan
 from sitsense.sensor.source import ReplaySource
 from sitsense.service import Service
@@ -52,7 +52,7 @@ def test_ack_through_the_command_queue_stops_the_reminders_of_that_bout_only():
 
     def ack_first(service, alert, rec):
         if alert.reminder == 1 and not results:
-            service.submit(Command("ack", {"id": alert.id}, source="mqtt", reply=results.append))
+            service.submit(Request("ack", {"id": alert.id}, source="mqtt", reply=results.append))
 
     service, rec = _day(PLAN, ack_first)
     alerts = rec.of(Alert)
@@ -70,11 +70,11 @@ def test_unknown_and_old_ids_are_refused():
     def ack(service, alert, rec):
         if len(rec.of(Alert)) == 2:  # the second bout's alert: the first bout's id is old now
             first = rec.of(Alert)[0]
-            answers["old"] = service.execute(Command("ack", {"id": first.id}))
-            answers["unknown"] = service.execute(Command("ack", {"id": "nope-1"}))
-            answers["empty"] = service.execute(Command("ack", {}))
-            answers["current"] = service.execute(Command("ack", {"id": alert.id}))
-            answers["again"] = service.execute(Command("ack", {"id": alert.id}))
+            answers["old"] = service.execute(Request("ack", {"id": first.id}))
+            answers["unknown"] = service.execute(Request("ack", {"id": "nope-1"}))
+            answers["empty"] = service.execute(Request("ack", {}))
+            answers["current"] = service.execute(Request("ack", {"id": alert.id}))
+            answers["again"] = service.execute(Request("ack", {"id": alert.id}))
 
     _, rec = _day("stand 1m, sit 32m, walk 3m, sit 45m", ack)
     assert answers["old"]["ok"] is False and answers["old"]["error"].startswith("unknown alert id")

@@ -16,8 +16,9 @@ import pytest
 
 from sitsense.config import MqttConfig
 from sitsense.events import Alert, BreakTaken, Calibrated
-from sitsense.outputs.base import Command, StateSnapshot
-from sitsense.outputs.mqtt import MqttOutput
+from sitsense.control import Request
+from sitsense.mqtt.client import MqttOutput
+from sitsense.outputs.base import StateSnapshot
 from tests.conftest import REPO
 from tests.mosquitto import Collector, Mosquitto, auth_broker, broker, free_port, fresh_broker, wait_until  # noqa: F401
 from tests.test_mqtt_payloads import BAD, GOOD
@@ -56,7 +57,7 @@ def closing():
 CHILD = textwrap.dedent("""
     import sys, threading
     from sitsense.config import MqttConfig
-    from sitsense.outputs.mqtt import MqttOutput
+    from sitsense.mqtt.client import MqttOutput
     out = MqttOutput(MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), device_id="lwt", discovery=False),
                      outbox=sys.argv[2])
     out.start()
@@ -121,7 +122,7 @@ def test_alert_and_event_payloads_arrive_at_qos1_not_retained(broker, tmp_path, 
     events = [json.loads(m.payload) for m in sub.wait_for("sitsense/pay/event", 2)]
     assert [e["type"] for e in events] == ["break", "calibration"]
     assert len({e["id"] for e in events}) == 2 and events[1]["upright_g"] == [0.0, 0.0, 1.0]
-    assert out.flush(5) and len(out.outbox) == 0
+    assert out.wait_delivered(5) and len(out.outbox) == 0
 
 
 def test_tiles_and_state_are_retained_on_change_and_rate_limited(broker, tmp_path, closing):
@@ -191,13 +192,13 @@ class FakeLoop:
     """Stands in for the service's loop: runs commands on its own thread and replies."""
 
     def __init__(self, fail: bool = False):
-        self.commands: queue.Queue[Command] = queue.Queue()
-        self.seen: list[Command] = []
+        self.commands: queue.Queue[Request] = queue.Queue()
+        self.seen: list[Request] = []
         self.fail = fail
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def submit(self, command: Command) -> None:
+    def submit(self, command: Request) -> None:
         if self.fail:
             raise RuntimeError("queue full")
         self.commands.put(command)
@@ -238,7 +239,8 @@ def test_every_command_is_submitted_and_answered(broker, tmp_path, closing):
     assert results == [(f"sitsense/pi/cmd/{n}/result", {"command": n, "ok": True, "args": a}) for n, _, a in GOOD]
 
 
-def test_every_kind_of_bad_command_is_ignored_and_nothing_crashes(broker, tmp_path, closing, caplog):
+def test_every_kind_of_bad_command_is_refused_on_its_result_topic_and_nothing_crashes(broker, tmp_path, closing,
+                                                                                        caplog):
     closing(_ClearRetained(broker, "sitsense/pi/cmd/pause"))
     loop = FakeLoop()
     closing(loop)
@@ -258,10 +260,16 @@ def test_every_kind_of_bad_command_is_ignored_and_nothing_crashes(broker, tmp_pa
         sub.publish(topic, payload)
     sub.publish("sitsense/pi/cmd/resume", b"")  # the sentinel: ordered after everything above
     wait_until(lambda: len(loop.seen) >= 1, 5, "the sentinel command")
-    results = lambda: [m.topic for m in sub.messages if m.payload]  # noqa: E731 (skip our own empty publish)
-    wait_until(lambda: len(results()) >= 1, 5, "the sentinel's result")
+    results = lambda: [(m.topic, json.loads(m.payload)) for m in sub.messages if m.payload]  # noqa: E731
+    wait_until(lambda: results() and results()[-1][0] == "sitsense/pi/cmd/resume/result", 5, "the sentinel's result")
     assert [c.name for c in loop.seen] == ["resume"]
-    assert results() == ["sitsense/pi/cmd/resume/result"]
+    # the retained pause (delivered on subscribe), each bad command and the oversized one: refused,
+    # each on its own result topic with the reason; then the sentinel's answer
+    refused = ["sitsense/pi/cmd/pause"] + [t for t, _ in bad] + ["sitsense/pi/cmd/snooze"]
+    assert [topic for topic, _ in results()] == [f"{t}/result" for t in refused] + ["sitsense/pi/cmd/resume/result"]
+    for topic, body in results()[:-1]:
+        assert body["ok"] is False and body["command"] == topic.split("/")[-2] and body["error"], body
+    assert "retained" in results()[0][1]["error"] and "1024-byte" in results()[-2][1]["error"]
     assert out.stats["rejected"] == len(bad) + 2
     assert out.connected
     assert "Traceback" not in caplog.text
@@ -352,7 +360,7 @@ def test_outage_50_alerts_arrive_in_order_without_duplicates(fresh_broker, tmp_p
     msgs = sub.wait_for("sitsense/out/alert", 51, timeout=15)
     ids = [json.loads(m.payload)["id"] for m in msgs]
     assert ids == [f"out-{i:04d}" for i in range(51)]
-    assert out.flush(5) and len(out.outbox) == 0
+    assert out.wait_delivered(5) and len(out.outbox) == 0
     assert len(sub.on("sitsense/out/alert")) == 51  # and nothing more came after the flush
 
 
@@ -371,7 +379,7 @@ def test_the_outbox_survives_a_restart_of_the_service(broker, tmp_path, closing)
     out.start()
     ids = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/rs/alert", 5)]
     assert ids == [f"rs-{i:04d}" for i in range(5)]
-    assert out.flush(5)
+    assert out.wait_delivered(5)
 
 
 def _sim_config(tmp_path, b: Mosquitto, device_id: str, port: int | None = None):
@@ -488,13 +496,13 @@ def test_a_replay_may_not_publish_as_the_live_device(broker, tmp_path, capsys):
 
 def test_a_replay_counts_what_the_broker_never_acknowledged(fresh_broker, tmp_path):
     """A replay's outbox is in memory: what is not delivered by close() is lost, and counted."""
-    from sitsense.outputs.mqtt import BrokerUnavailable
+    from sitsense.mqtt.client import BrokerUnavailable
 
     out = make_output(fresh_broker, "lost", tmp_path, discovery=False, outbox=":memory:")
     out.flush_on_close_s = 1.0
     out.start_and_wait(5)
     out.handle(make_alert(0, "lost"))
-    assert out.flush(5)
+    assert out.wait_delivered(5)
     fresh_broker.stop()
     wait_until(lambda: not out.connected, 5, "the output to notice the outage")
     for i in range(1, 4):

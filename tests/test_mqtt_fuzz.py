@@ -1,5 +1,5 @@
 """Property-based: whatever arrives on the broker, the MQTT command handler either rejects it
-(a CommandRejected, logged, nothing submitted) or turns it into a valid Command.
+(a RequestRejected, logged, nothing submitted) or turns it into a valid Request.
 
 Two levels: ``parse_command`` (the pure validator) and ``MqttOutput._on_message`` (what paho
 calls, driven through FakeMqttClient.deliver, with a Service executing what is accepted).
@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from sitsense.clock import SimClock
 from sitsense.config import Config, MqttConfig
 from sitsense.errors import SitsenseError
-from sitsense.outputs.base import Command
-from sitsense.outputs.mqtt import (COMMAND_ARGS, MAX_COMMAND_BYTES, CommandRejected, MqttOutput, Topics,
-                                   parse_command)
-from sitsense.outputs.mqtt_fake import FakeMqttClient
+from sitsense.control import CONTROLS, Request, RequestRejected
+from sitsense.mqtt.client import MqttOutput
+from sitsense.mqtt.fake import FakeMqttClient
+from sitsense.mqtt.topics import MAX_COMMAND_BYTES, Topics, parse_command
 from sitsense.service import Service
 
 MAX_EXAMPLES = 500
@@ -35,7 +35,7 @@ CASE_COUNTS: Counter[str] = Counter()
 
 DEVICE = "fuzzdev"
 TOPICS = Topics.for_device("sitsense", DEVICE)
-NAMES = list(COMMAND_ARGS)
+NAMES = list(CONTROLS)
 
 # ---------------------------------------------------------------------------------------- inputs
 
@@ -70,7 +70,7 @@ schema_value = st.one_of(st.floats(min_value=-10, max_value=2000), st.integers(m
 def schema_fields(draw):
     """Mostly the command's own fields with plausible values, sometimes an extra key."""
     name = draw(st.sampled_from(NAMES))
-    keys = draw(st.lists(st.sampled_from(list(COMMAND_ARGS[name]) or ["minutes"]), unique=True, max_size=2))
+    keys = draw(st.lists(st.sampled_from(list(CONTROLS[name].args) or ["minutes"]), unique=True, max_size=2))
     fields = {k: draw(schema_value) for k in keys}
     if draw(st.booleans()) and draw(st.booleans()):
         fields.update(draw(near_schema))
@@ -99,9 +99,9 @@ payload = st.one_of(
 
 def assert_valid(name: str, args: dict, topic: str, raw: bytes, retained: bool) -> None:
     """What parse_command accepted must satisfy the schema exactly."""
-    assert name in COMMAND_ARGS and topic == TOPICS.cmd(name)
+    assert name in CONTROLS and topic == TOPICS.cmd(name)
     assert not retained and len(raw) <= MAX_COMMAND_BYTES
-    schema = COMMAND_ARGS[name]
+    schema = CONTROLS[name].args
     assert set(args) <= set(schema)
     assert all(k in args for k, spec in schema.items() if spec.required)
     for key, value in args.items():
@@ -118,7 +118,7 @@ def test_parse_command_accepts_only_valid_commands(topic, raw, retained):
     CASE_COUNTS["parse_command"] += 1
     try:
         name, args = parse_command(TOPICS, topic, raw, retained=retained)
-    except CommandRejected as exc:
+    except RequestRejected as exc:
         assert isinstance(exc, SitsenseError) and str(exc)
         CASE_COUNTS["parse_command rejected"] += 1
         return
@@ -135,7 +135,7 @@ def test_well_addressed_commands_with_fuzzed_fields(named, retained):
     raw = _dump(fields)
     try:
         got, args = parse_command(TOPICS, TOPICS.cmd(name), raw, retained=retained)
-    except CommandRejected:
+    except RequestRejected:
         CASE_COUNTS["fields rejected"] += 1
         return
     CASE_COUNTS["fields accepted"] += 1
@@ -149,7 +149,7 @@ class _Harness:
     def __init__(self):
         self.clock = SimClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
         self.service = Service(Config(), clock=self.clock)
-        self.submitted: list[Command] = []
+        self.submitted: list[Request] = []
         self.fake = FakeMqttClient()
         self.out = MqttOutput(MqttConfig(device_id=DEVICE, discovery=False), client=self.fake, outbox=":memory:",
                               submit=self.submitted.append, clock=self.clock)
@@ -170,7 +170,7 @@ def test_on_message_rejects_or_submits_a_command_that_runs(harness, caplog, topi
     h = harness
     h.submitted.clear()
     rejected_before = h.out.stats["rejected"]
-    with caplog.at_level(logging.DEBUG, logger="sitsense.outputs.mqtt"):
+    with caplog.at_level(logging.DEBUG, logger="sitsense.mqtt.client"):
         caplog.clear()
         h.fake.deliver(topic, raw, retain=retained)
     # the catch-all ("incoming message: ...") means something other than a rejection happened

@@ -10,13 +10,17 @@ import pytest
 
 from sitsense.config import MqttConfig
 from sitsense.errors import OutputError
-from sitsense.events import Alert, BreakTaken, DaySummary, HoldCue, PostureChanged
-from sitsense.outputs.base import COMMANDS, StateSnapshot
-from sitsense.outputs.hass import ALERT_EVENT_TYPES, discovery_messages
-from sitsense.outputs.mqtt import (EVENT_TYPES, MAX_COMMAND_BYTES, TILES, CommandRejected, MqttOutput, Topics,
-                                   alert_payload, encode, event_payload, load_password, parse_command,
-                                   replay_device_id, resolve_device_id, state_payload, tile_values)
-from sitsense.outputs.outbox import Outbox, outbox_path, state_dir
+from sitsense.events import Alert, BreakTaken, DaySummary, HoldCue, PostureChanged, RunSummary
+from sitsense.config import load_password
+from sitsense.control import CONTROLS, RequestRejected
+from sitsense.mqtt.client import MqttOutput
+from sitsense.mqtt.hass import ALERT_EVENT_TYPES, discovery_messages
+from sitsense.mqtt.outbox import Outbox
+from sitsense.mqtt.topics import (MAX_COMMAND_BYTES, PUBLISHED_EVENTS, TILES, Topics, alert_payload, encode,
+                                  event_payload, parse_command, replay_device_id, resolve_device_id, state_payload,
+                                  tile_values)
+from sitsense.outputs.base import StateSnapshot
+from sitsense.paths import outbox_path, state_dir
 from sitsense.config import StoreConfig
 
 T = Topics.for_device("sitsense", "pi")
@@ -93,8 +97,10 @@ def test_event_payload_keeps_type_and_fields_and_adds_id_and_time():
 
 
 def test_published_event_types_are_the_ones_documented():
-    assert {"break", "outcome", "day_summary", "calibration", "remount"} <= EVENT_TYPES
-    assert "posture" not in EVENT_TYPES and "hold" not in EVENT_TYPES and "alert" not in EVENT_TYPES
+    published = {cls.type for cls in PUBLISHED_EVENTS} | {RunSummary.type}  # RunSummary is a DaySummary
+    assert published == {"break", "break_end", "outcome", "day_summary", "summary", "calibration", "remount",
+                         "sensor", "pause", "resume", "snooze", "acknowledged"}
+    assert not any(issubclass(cls, (Alert, PostureChanged, HoldCue)) for cls in PUBLISHED_EVENTS)
 
 
 def test_tiles_are_whole_minutes_and_counts():
@@ -136,7 +142,7 @@ def test_valid_commands(name, payload, args):
 
 
 def test_every_command_has_a_valid_form():
-    assert {g[0] for g in GOOD} == set(COMMANDS)
+    assert {g[0] for g in GOOD} == set(CONTROLS)
 
 
 BAD = [
@@ -169,12 +175,12 @@ BAD = [
 
 @pytest.mark.parametrize("topic,payload,reason", BAD)
 def test_bad_commands_are_rejected_with_a_reason(topic, payload, reason):
-    with pytest.raises(CommandRejected, match=reason):
+    with pytest.raises(RequestRejected, match=reason):
         parse_command(T, topic, payload)
 
 
 def test_retained_commands_are_rejected():
-    with pytest.raises(CommandRejected, match="retained"):
+    with pytest.raises(RequestRejected, match="retained"):
         parse_command(T, T.cmd("pause"), b'{"minutes": 60}', retained=True)
 
 
@@ -322,7 +328,7 @@ def _sitting(t: float, posture: str = "sitting") -> StateSnapshot:
 
 
 def test_a_sitting_hour_stays_within_the_state_budget(tmp_path):
-    from sitsense.outputs.mqtt_fake import FakeMqttClient
+    from sitsense.mqtt.fake import FakeMqttClient
 
     fake = FakeMqttClient()
     out = MqttOutput(MqttConfig(device_id="b", discovery=False, state_max_per_hour=60), client=fake, outbox=":memory:")
@@ -338,7 +344,7 @@ def test_a_sitting_hour_stays_within_the_state_budget(tmp_path):
 
 
 def test_a_flickering_posture_is_not_published(tmp_path):
-    from sitsense.outputs.mqtt_fake import FakeMqttClient
+    from sitsense.mqtt.fake import FakeMqttClient
 
     fake = FakeMqttClient()
     out = MqttOutput(MqttConfig(device_id="f", discovery=False), client=fake, outbox=":memory:")
@@ -356,7 +362,7 @@ def test_a_sensor_fault_and_its_end_reach_the_tile_at_once(tmp_path):
     """The phone must see a fault while it lasts, not after the state interval has passed."""
     from dataclasses import replace
 
-    from sitsense.outputs.mqtt_fake import FakeMqttClient
+    from sitsense.mqtt.fake import FakeMqttClient
 
     fake = FakeMqttClient()
     out = MqttOutput(MqttConfig(device_id="s", discovery=False), client=fake, outbox=":memory:")
@@ -371,7 +377,7 @@ def test_a_sensor_fault_and_its_end_reach_the_tile_at_once(tmp_path):
 
 
 def test_fake_client_commands_and_will(tmp_path):
-    from sitsense.outputs.mqtt_fake import FakeMqttClient
+    from sitsense.mqtt.fake import FakeMqttClient
 
     fake = FakeMqttClient()
     got = []
@@ -383,7 +389,9 @@ def test_fake_client_commands_and_will(tmp_path):
     fake.deliver("sitsense/c/cmd/snooze", b'{"minutes": "5"}')
     assert [(c.name, c.args) for c in got] == [("snooze", {"minutes": 5.0})]
     got[0].reply({"ok": True})
-    assert json.loads(fake.on("sitsense/c/cmd/snooze/result")[0].payload) == {"command": "snooze", "ok": True}
+    results = [json.loads(m.payload) for m in fake.on("sitsense/c/cmd/snooze/result")]
+    assert results == [{"command": "snooze", "ok": False, "error": "snooze.minutes: must be a number, not '5'"},
+                       {"command": "snooze", "ok": True}]  # the refused one is answered at once
     out.close()
     assert fake.on("sitsense/c/status")[-1].payload == b"offline"
 

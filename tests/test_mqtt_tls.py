@@ -21,7 +21,7 @@ import pytest
 
 from sitsense.clock import SystemClock
 from sitsense.config import load_config
-from sitsense.outputs.mqtt import MqttOutput
+from sitsense.mqtt.client import MqttOutput
 from sitsense.service import Service
 from sitsense.wiring import attach_mqtt
 from tests.conftest import require
@@ -169,7 +169,7 @@ def test_alert_and_online_status_arrive_over_tls(tls_broker, certs, tmp_path, cl
     out.handle(make_alert(1, "tlspi"))
     [msg] = sub.wait_for("sitsense/tlspi/alert")
     assert json.loads(msg.payload)["id"] == "tlspi-0001" and msg.qos == 1
-    assert out.flush(5) and len(out.outbox) == 0
+    assert out.wait_delivered(5) and len(out.outbox) == 0
     late = Collector(tls_broker, ["sitsense/tlspi/status"], tls_ca=certs.ca.crt)  # a phone opening the app
     closing(late)
     assert late.wait_value("sitsense/tlspi/status", "online").retain

@@ -119,7 +119,7 @@ def test_report_of_three_stored_days_with_trend_and_picture(tmp_path, capsys):
 
 
 def test_report_without_stored_data_says_so(tmp_path, capsys):
-    assert main(["report", "--day", "2026-01-01", "--state", str(tmp_path / "empty.db")]) == 78
+    assert main(["report", "--day", "2026-01-01", "--state", str(tmp_path / "empty.db")]) == 66  # EX_NOINPUT, not 78
     assert "nothing stored for 2026-01-01" in capsys.readouterr().err
 
 

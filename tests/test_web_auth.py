@@ -66,7 +66,7 @@ def test_a_password_file_others_can_read_or_an_empty_one_is_refused(tmp_path):
     f = tmp_path / "pw"
     f.write_text(hash_password("some password", **FAST))
     f.chmod(0o644)
-    with pytest.raises(PasswordError, match=r"mode 0644 lets other users read it; run 'chmod 600"):
+    with pytest.raises(PasswordError, match=r"mode 0644 lets other users read a secret; run 'chmod 600"):
         load_password(WebConfig(password_file=str(f)), {})
     f.write_text("\n")
     f.chmod(0o600)

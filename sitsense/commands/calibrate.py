@@ -11,8 +11,8 @@ from ._sensor_args import add_sensor_arguments, load_config_for
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sensor_arguments(parser, seconds_help="how long to stand still (default: posture.calibration_s)")
     parser.add_argument("--output", metavar="FILE",
-                        help="where to store it (default: $STATE_DIRECTORY or ~/.local/state/sitsense, "
-                             "calibration.json)")
+                        help="where to store it (default: calibration.json in the state folder: "
+                             "$STATE_DIRECTORY, $XDG_STATE_HOME/sitsense or ~/.local/state/sitsense)")
 
 
 def print_cue(cue: str) -> None:

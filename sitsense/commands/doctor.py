@@ -25,8 +25,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{c.status.upper():4}  {c.name}: {c.detail}")
         if c.status == "fail" and c.fix:
             print(f"      fix: {c.fix}")
-    failed = sum(c.status == "fail" for c in checks)
+    failed = [c.name for c in checks if c.status == "fail"]
     if not args.json:
-        print(f"{len(checks) - failed} of {len(checks)} checks passed or skipped" if failed
-              else "all checks passed")
+        print(summary_line(checks))
     return 1 if failed else 0
+
+
+def summary_line(checks) -> str:
+    """The last line: what failed, by name, or that everything passed (and how many were skipped)."""
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        return (f"{len(failed)} of {len(checks)} checks failed ({', '.join(failed)}); "
+                f"the fix lines above say what to do")
+    skipped = sum(c.status == "skip" for c in checks)
+    return "all checks passed" + (f" ({skipped} skipped)" if skipped else "")

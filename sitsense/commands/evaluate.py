@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ..jsonout import dumps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         tally = evaluate_traces(traces, make, rate_hz=args.rate,
                                 progress=(lambda done_s, total_s: bar.update(done_s)) if bar.enabled else None)
     metrics = tally.metrics(sitting_time=bool(args.trace))
-    print(json.dumps(metrics, indent=2) if args.json else format_metrics(metrics))
+    print(dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ..jsonout import dumps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
+    from ..durations import format_duration as _m
     from ..errors import ConfigError
-    from ..store import Store, db_path
+    from ..paths import db_path
+    from ..store import Store
 
     if args.days < 1:
         raise ConfigError(f"--days {args.days}: must be 1 or more")
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     if args.json:
         for d in days:
-            print(json.dumps(d))
+            print(dumps(d))
         return 0
     if not days:
         print(f"no finished days in {path} yet")
@@ -41,7 +44,3 @@ def run(args: argparse.Namespace) -> int:
               f"{_m(d['longest_bout_s']):>8} {d['breaks']:>6} {heeded:>7} {_m(d.get('release_s', 0)):>8}")
     return 0
 
-
-def _m(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes}m"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import date
+
+from ..jsonout import dumps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import report
     from ..config import load_config
-    from ..errors import ConfigError
+    from ..errors import ConfigError, NothingToReport
 
     cfg = load_config(args.config)
     goal = cfg.coach.daily_goal_min
@@ -38,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
         trace = read_trace(args.trace)
         reports = report.from_trace(trace, cfg, start=start_wall(args.start, trace.start_time, local_tz(cfg)),
                                     quiet=args.quiet)
+        if not reports:
+            raise NothingToReport(f"report: {args.trace}: no posture was decided in its {trace.duration_s:.1f} s "
+                                  "of samples (the first takes about 10 s); nothing to report")
     else:
-        from ..store import Store, db_path
+        from ..paths import db_path
+        from ..store import Store
 
         if args.day:
             try:
@@ -62,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
         finally:
             store.close()
         if not any(r.stats or r.segments for r in reports):
-            raise ConfigError(f"report: nothing stored for {', '.join(dates)}; is the service running "
-                              "with this state database?")
+            where = args.state or db_path(cfg.store)
+            raise NothingToReport(f"report: nothing stored for {', '.join(dates)} in {where}; is the service "
+                                  "running with this state database?")
     if args.json:
-        print(json.dumps({"days": [r.to_dict(goal) for r in reports]}, indent=2))
+        print(dumps({"days": [r.to_dict(goal) for r in reports]}, indent=2))
     else:
         for r in reports:
             print(report.format_day(r, goal))

@@ -11,7 +11,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="config file (only the keys it changes)")
-    parser.add_argument("--sensor", help="'mpu6050' or 'fake:TRACE' (default: sensor.source in the config)")
+    from ._sensor_args import SENSOR_HELP
+
+    parser.add_argument("--sensor", help=SENSOR_HELP + "; default: sensor.source in the config")
     parser.add_argument("--speed", type=float, help="fake sensors only: run the emulator's clock X times faster")
     parser.add_argument("--seconds", type=float, help="stop after N seconds of sensor time")
     parser.add_argument("--json", action="store_true", help="print events as JSON Lines (as simulate --json)")
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
         # a second service on the same database exits at once (StateInUse, status 75, retried by systemd)
         from ..persistence import StateLock
-        from ..store import db_path
+        from ..paths import db_path
 
         lock = StateLock(args.state or db_path(cfg.store)).acquire()
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import datetime, time, tzinfo
+from datetime import datetime, tzinfo
 
+from ..clock import today_at_nine
 from ..errors import ConfigError
 
 
@@ -42,9 +43,7 @@ def start_wall(arg: str | None, trace_start: datetime | None, tz: tzinfo | None)
         return dt if dt.tzinfo else dt.replace(tzinfo=tz) if tz else dt.astimezone()
     if trace_start is not None:
         return trace_start
-    today = datetime.now(tz).date() if tz else datetime.now().date()
-    dt = datetime.combine(today, time(9, 0))
-    return dt.replace(tzinfo=tz) if tz else dt.astimezone()
+    return today_at_nine(tz)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..sensor.source import ReplaySource
     from ..traces import read_trace
+    from ..mqtt.topics import DEVICE_ID_PATTERN
     from ..wiring import attach_mqtt, build_service, close_outputs
 
     cfg = load_config(args.config)
@@ -61,19 +61,20 @@ def run(args: argparse.Namespace) -> int:
     tz = local_tz(cfg)
     clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=args.speed, tz=tz)
     source = ReplaySource(trace, clock)
-    if args.mqtt_device is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.mqtt_device):
+    if args.mqtt_device is not None and not re.fullmatch(DEVICE_ID_PATTERN, args.mqtt_device):
         raise ConfigError(f"--mqtt-device {args.mqtt_device!r}: 1-64 letters, digits, '_' or '-'")
     service = build_service(cfg, source=source, clock=clock, stream=sys.stdout, json_lines=args.json)
     mqtt = None
     if args.mqtt:
-        from ..outputs.mqtt import BrokerUnavailable, resolve_device_id
+        from ..mqtt.client import BrokerUnavailable
+        from ..mqtt.topics import Topics, resolve_device_id
 
         live_id = resolve_device_id(cfg.mqtt.device_id)
         if args.mqtt_device == live_id:
             raise ConfigError(f"--mqtt-device {live_id}: that is the live device; a replay would overwrite its "
                               "retained state and mark it offline, so choose another name")
         mqtt = attach_mqtt(service, cfg, simulated=True, device_id=args.mqtt_device)  # fails if unreachable
-        live = f"{cfg.mqtt.topic_prefix.strip('/')}/{live_id}"
+        live = Topics.for_device(cfg.mqtt.topic_prefix, live_id).base
         print(f"simulate: publishing to {cfg.mqtt.host}:{cfg.mqtt.port} as {mqtt.topics.base}/# "
               f"(the live device {live}/# is not touched)", file=sys.stderr, flush=True)
     from ..progress import Progress

@@ -1,14 +1,12 @@
-"""What every output (console, buzzer, MQTT, store) offers the service, and how commands come back."""
+"""What every output (console, buzzer, MQTT, store) offers the service, and the state it is shown."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Protocol
 
 from ..events import Event
-
-COMMANDS = ("snooze", "pause", "resume", "calibrate", "ack", "release")
 
 
 @dataclass(frozen=True)
@@ -26,22 +24,6 @@ class StateSnapshot:
     release_today_s: float
     sensor: str = "ok"
     paused_until_t: float | None = None
-
-
-@dataclass
-class Command:
-    """A request from outside (MQTT, the button): ``name`` is one of COMMANDS.
-
-    ``reply`` is called by the service's loop with the result (a JSON-able dict).
-    """
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-    reply: Callable[[dict[str, Any]], None] | None = None
-
-
-SubmitCommand = Callable[[Command], None]
 
 
 class Output(Protocol):

@@ -13,13 +13,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..config import BuzzerConfig, in_window, parse_hhmm_range
 from ..errors import OutputError
 from ..events import Alert, Calibrated, Event, HoldCue
-from .base import Command, StateSnapshot, SubmitCommand
+from ..control import Request, Submit, check_args
+from .base import StateSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,14 @@ class PressDecoder:
         return None
 
 
-GESTURE_COMMANDS: dict[str, Callable[[], Command]] = {
-    "single": lambda: Command("snooze", {}, source="button"),
-    "long": lambda: Command("pause", {"minutes": 60}, source="button"),
-    "double": lambda: Command("release", {}, source="button"),
+# gesture -> (control, arguments): see ``sitsense.control``
+GESTURE_CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "single": ("snooze", {}),
+    "long": ("pause", {"minutes": 60}),
+    "double": ("release", {}),
 }
+for _name, _args in GESTURE_CONTROLS.values():
+    check_args(_name, _args)  # every gesture asks for a valid control
 _GESTURE_FEEDBACK = {"single": "ack", "long": "ack"}  # a double press is answered by the hold start
 
 
@@ -153,7 +157,7 @@ class BuzzerOutput:
     """Plays event patterns on a buzzer or motor; optionally reads a button. Implements ``Output``."""
 
     def __init__(self, cfg: BuzzerConfig | None = None, *, pin_factory=None, clock: Clock | None = None,
-                 submit: SubmitCommand | None = None):
+                 submit: Submit | None = None):
         self.cfg = cfg or BuzzerConfig()
         self._clock = clock or SystemClock()
         self._submit = submit
@@ -354,14 +358,15 @@ class BuzzerOutput:
 
     def _dispatch(self, gestures: list[str]) -> None:
         for g in gestures:
-            cmd = GESTURE_COMMANDS[g]()
-            log.info("button: %s -> %s", g, cmd.name)
+            name, args = GESTURE_CONTROLS[g]
+            request = Request(name, dict(args), source="button")
+            log.info("button: %s -> %s", g, name)
             if g in _GESTURE_FEEDBACK:
                 self.play(_GESTURE_FEEDBACK[g])
             if self._submit is None:
                 log.warning("button %s ignored: no command handler connected", g)
                 continue
             try:
-                self._submit(cmd)
+                self._submit(request)
             except Exception:
-                log.exception("submitting %s from the button failed", cmd.name)
+                log.exception("submitting %s from the button failed", name)

@@ -5,19 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, TextIO
 
+from ..durations import format_duration as _hms
 from ..events import (Alert, AlertOutcome, BreakEnded, BreakTaken, Calibrated, DaySummary, Event, HoldCue,
                       Paused, PostureChanged, Remounted, Resumed, RunSummary, SensorStatus, Snoozed)
 from .base import StateSnapshot
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 class ConsoleOutput:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime, time, tzinfo
+from datetime import datetime, tzinfo
 from typing import Callable, Iterator
 
 import numpy as np
 
-from ..clock import Clock, ScaledClock, SimClock, SystemClock
+from ..clock import Clock, ScaledClock, SimClock, SystemClock, today_at_nine
 from ..config import SensorConfig
 from ..errors import ConfigError
 from ..events import SensorStatus
@@ -159,9 +159,7 @@ def fake_clock(start_wall: datetime | None, speed: float | None, start_mono_s: f
     if speed is not None and (speed < 0 or not math.isfinite(speed)):
         raise ConfigError(f"--speed {speed!r}: must be a positive number (0: as fast as possible)")
     if start_wall is None:
-        today = datetime.now(tz).date() if tz else datetime.now().date()
-        start_wall = datetime.combine(today, time(9, 0))
-        start_wall = start_wall.replace(tzinfo=tz) if tz else start_wall.astimezone()
+        start_wall = today_at_nine(tz)
     if speed == 0:
         if real0 is not None:
             raise ConfigError("--epoch needs a real-time clock: give --speed X (X > 0), not 0")

@@ -1,7 +1,6 @@
 """The upright reference from ``sitsense calibrate``: measured from still standing, kept as JSON.
 
-The file lives in the state directory: ``$STATE_DIRECTORY`` (set by systemd) or
-``~/.local/state/sitsense``, as ``calibration.json``.
+The file is ``calibration.json`` in the state folder (``sitsense.paths``).
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CalibrationError
+from ..paths import calibration_path
 
-FILE_NAME = "calibration.json"
 MAX_STD_G = 0.03  # per-axis spread allowed while "standing still" (breathing and sway stay below)
 GRAVITY_TOLERANCE_G = 0.15  # |mean| must be 1 g within this, or the sensor is not at rest
 
@@ -37,18 +36,6 @@ class Reference:
         """The upright direction as a unit vector."""
         v = np.asarray(self.upright_g, dtype=float)
         return v / np.linalg.norm(v)
-
-
-def state_dir() -> Path:
-    """``$STATE_DIRECTORY`` (first entry) or ``~/.local/state/sitsense``."""
-    env = os.environ.get("STATE_DIRECTORY", "")
-    if env:
-        return Path(env.split(":")[0])
-    return Path.home() / ".local" / "state" / "sitsense"
-
-
-def calibration_path() -> Path:
-    return state_dir() / FILE_NAME
 
 
 def measure_reference(accel_g: np.ndarray, duration_s: float, *, time: str = "", sensor: str = "") -> Reference:

@@ -13,14 +13,13 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..config import CREDENTIALS_ROOT, WebConfig
+from ..config import CREDENTIALS_ROOT, WebConfig, _readable_by_others
 from ..errors import OutputError
 
 PASSWORD_ENV = "SITSENSE_WEB_PASSWORD"
@@ -122,9 +121,9 @@ def load_password(cfg: WebConfig, environ: Mapping[str, str] | None = None) -> P
         st = path.stat()
         credential = str(path).startswith(CREDENTIALS_ROOT) or (
             env.get("CREDENTIALS_DIRECTORY") and str(path).startswith(env["CREDENTIALS_DIRECTORY"]))
-        if st.st_mode & 0o077 and not credential:
-            raise PasswordError(f"{where}: mode {stat.S_IMODE(st.st_mode):04o} lets other users read it; "
-                                f"run 'chmod 600 {path}'")
+        shared = None if credential else _readable_by_others(st.st_mode, path)
+        if shared:
+            raise PasswordError(f"{where}: {shared}")
         text = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise PasswordError(f"{where}: cannot read it ({exc.strerror})") from None

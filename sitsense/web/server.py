@@ -19,14 +19,14 @@ import math
 import ssl
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
 from .. import __version__
 from ..config import WebConfig
 from ..errors import OutputError
-from ..outputs.base import Command
+from ..control import CONTROLS, Request, RequestRejected, Submit, check_args
 from .auth import LoginLimiter, PasswordHash, Session, Sessions, csrf_ok
 from .feed import WebFeed
 
@@ -41,48 +41,18 @@ HEARTBEAT_S = 20.0
 COMMAND_WAIT_S = 10.0
 STREAM_QUEUE = 64
 
-# name -> {field: (kind, lo, hi)}; the buttons' commands and what they may carry.
-COMMAND_ARGS: dict[str, dict[str, tuple[type, float, float]]] = {
-    "snooze": {"minutes": (float, 1, 120)},
-    "pause": {"minutes": (float, 1, 24 * 60)},
-    "resume": {},
-    "calibrate": {},
-    "release": {},
-    "ack": {"id": (str, 1, 128)},
-}
-REQUIRED = {"ack": ("id",)}
-
-
 class BadRequest(web.HTTPBadRequest):
     """A request the page would never send: its reason goes back as JSON."""
 
 
-def validate_command(name: str, body: Any) -> dict[str, Any]:
-    """The arguments of command ``name`` from a JSON body; raises ``ValueError`` with the reason."""
-    schema = COMMAND_ARGS[name]
+def request_for(name: str, body: Any) -> dict[str, Any]:
+    """The checked arguments of control ``name`` from a JSON body (``sitsense.control``'s one schema,
+    as MQTT uses); raises ``RequestRejected`` with the reason."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise ValueError(f"{name}: the body must be a JSON object, not {type(body).__name__}")
-    args: dict[str, Any] = {}
-    for key, value in body.items():
-        if key not in schema:
-            raise ValueError(f"{name}: unknown field {key!r} (allowed: {', '.join(schema) or 'none'})")
-        kind, lo, hi = schema[key]
-        if kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name}.{key}: must be a number, not {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name}.{key} = {value}: out of range ({lo:g}..{hi:g})")
-            args[key] = float(value)
-        else:
-            if not isinstance(value, str) or not lo <= len(value) <= hi:
-                raise ValueError(f"{name}.{key}: must be a string of {lo}..{hi} characters")
-            args[key] = value
-    for key in REQUIRED.get(name, ()):
-        if key not in args:
-            raise ValueError(f"{name}: missing field {key!r}")
-    return args
+        raise RequestRejected(f"{name}: the body must be a JSON object, not {type(body).__name__}")
+    return check_args(name, body)
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -91,9 +61,10 @@ def _sse(event: str, data: Any) -> bytes:
 
 class WebServer:
     """The page's server. ``start()`` runs it in a thread and returns its URL (or raises OutputError:
-    port taken, bad certificate); ``close()`` stops it. ``submit`` takes Commands (the service's)."""
+    port taken, bad certificate); ``close()`` stops it. ``submit`` takes control Requests (the
+    service's ``submit``, as MQTT and the button use)."""
 
-    def __init__(self, cfg: WebConfig, feed: WebFeed, *, submit: Callable[[Command], None],
+    def __init__(self, cfg: WebConfig, feed: WebFeed, *, submit: Submit,
                  password: PasswordHash, sessions: Sessions | None = None, limiter: LoginLimiter | None = None,
                  command_wait_s: float = COMMAND_WAIT_S):
         self.cfg = cfg
@@ -408,11 +379,11 @@ class WebServer:
         session = self._session(request)
         self._require_csrf(request, session)
         name = request.match_info["name"]
-        if name not in COMMAND_ARGS:
-            raise web.HTTPNotFound(text=f"unknown command {name!r} (known: {', '.join(COMMAND_ARGS)})")
+        if name not in CONTROLS:
+            raise web.HTTPNotFound(text=f"unknown command {name!r} (known: {', '.join(CONTROLS)})")
         try:
-            args = validate_command(name, await self._json_body(request))
-        except ValueError as exc:
+            args = request_for(name, await self._json_body(request))
+        except RequestRejected as exc:
             self.stats["rejected"] += 1
             raise BadRequest(text=str(exc)) from None
         loop = asyncio.get_running_loop()
@@ -430,7 +401,7 @@ class WebServer:
 
         self.stats["commands"] += 1
         log.info("web: command %s %s", name, args)
-        self.submit(Command(name=name, args=args, source="web", reply=reply))
+        self.submit(Request(name=name, args=args, source="web", reply=reply))
         try:
             result = await asyncio.wait_for(asyncio.shield(answer), self.command_wait_s)
         except asyncio.TimeoutError:

@@ -1,6 +1,6 @@
 """A stand-in for paho's ``Client`` that records what is published, for tests without a broker.
 
-Pass it as ``MqttOutput(cfg, client=FakeMqttClient())``; ``start()`` "connects" at once, QoS 1
+Pass it as ``MqttOutput(cfg, client=FakeMqttClient())`` (``sitsense.mqtt.client``); ``start()`` "connects" at once, QoS 1
 publishes are acknowledged at once, and ``deliver()`` plays an incoming message.
 """
 

@@ -8,12 +8,11 @@ unless they are retained, and some setups clear retained messages).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..control import CONTROLS
 from ..events import POSTURES
-
-if TYPE_CHECKING:
-    from .mqtt import Topics
+from .topics import OFFLINE, ONLINE, Topics
 
 ALERT_EVENT_TYPES = ("stand_up", "reminder")  # first alert of a bout, later reminders of the same bout
 PAUSE_BUTTON_MIN = 60
@@ -65,7 +64,11 @@ def discovery_topic(prefix: str, component: str, device_id: str, object_id: str)
     return f"{prefix}/{component}/{device_id}/{object_id}/config"
 
 
-def discovery_messages(topics: "Topics", device_id: str, prefix: str = "homeassistant", *,
+assert all(spec["command"] in CONTROLS for _, spec in ENTITIES.values() if "command" in spec), \
+    "every button sends a known command"
+
+
+def discovery_messages(topics: Topics, device_id: str, prefix: str = "homeassistant", *,
                        sw_version: str = "") -> list[tuple[str, dict[str, Any]]]:
     """Every discovery (topic, config) pair for one device, in a stable order."""
     device = device_info(device_id, sw_version)
@@ -84,8 +87,8 @@ def discovery_messages(topics: "Topics", device_id: str, prefix: str = "homeassi
         config.update({
             "unique_id": f"sitsense_{device_id}_{object_id}",
             "availability_topic": topics.status,
-            "payload_available": "online",
-            "payload_not_available": "offline",
+            "payload_available": ONLINE,
+            "payload_not_available": OFFLINE,
             "device": device,
             "origin": {"name": "sitsense", "sw_version": sw_version},
         })

@@ -16,12 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import StoreConfig
 from ..errors import StoreError
 
 log = logging.getLogger(__name__)
-
-OUTBOX_FILE = "mqtt-outbox.db"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -33,22 +30,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-def state_dir(store: StoreConfig | None = None) -> Path:
-    """The state folder: beside ``store.path`` if set, else ``$STATE_DIRECTORY`` (systemd), else
-    ``~/.local/state/sitsense``."""
-    if store is not None and store.path:
-        return Path(store.path).expanduser().parent
-    env = os.environ.get("STATE_DIRECTORY", "")
-    if env:
-        return Path(env.split(":")[0])  # systemd passes several folders separated by ':'
-    return Path.home() / ".local" / "state" / "sitsense"
-
-
-def outbox_path(store: StoreConfig | None = None) -> Path:
-    """Where the MQTT outbox lives for a store configuration."""
-    return state_dir(store) / OUTBOX_FILE
 
 
 @dataclass(frozen=True)

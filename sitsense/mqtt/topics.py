@@ -1,0 +1,209 @@
+"""MQTT topics and payloads, pure and tested as data (a leaf: the client and ``hass`` import it).
+
+Topics under ``<prefix>/<device_id>/``: ``status`` (retained online/offline, Last Will), plain
+retained tiles, ``state`` (retained JSON), ``alert`` and ``event`` (QoS 1, not retained, each with
+a unique ``id``), ``cmd/<name>`` in and ``cmd/<name>/result`` out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..clock import shift_wall
+from ..config import DEVICE_ID_CHARS, DEVICE_ID_MAX
+from ..control import RequestRejected, check_args, lookup
+from ..events import (Acknowledged, Alert, AlertOutcome, BreakEnded, BreakTaken, Calibrated, DaySummary, Event,
+                      Paused, Remounted, Resumed, SensorStatus, Snoozed)
+from ..outputs.base import StateSnapshot
+
+ONLINE, OFFLINE = "online", "offline"
+MAX_COMMAND_BYTES = 1024
+
+DEVICE_ID_PATTERN = rf"[{DEVICE_ID_CHARS}]{{1,{DEVICE_ID_MAX}}}"  # a non-empty device id (re.fullmatch)
+
+# A replay (``sitsense simulate --mqtt``) publishes as its own device, ``<device_id>-replay``, so it
+# never overwrites the live device's retained tiles or marks it offline.
+REPLAY_SUFFIX = "-replay"
+
+# Events published on ``event``. Not published: Alert (its own topic), PostureChanged (shown by the
+# tiles; publishing every change would flood a phone) and HoldCue (the buzzer's second-by-second
+# cues of a guided release). DaySummary covers the final RunSummary too.
+PUBLISHED_EVENTS: tuple[type[Event], ...] = (BreakTaken, BreakEnded, AlertOutcome, DaySummary, Calibrated, Remounted,
+                                             SensorStatus, Paused, Resumed, Snoozed, Acknowledged)
+
+# Plain retained topics for dashboard tiles, relative to the device's base topic.
+TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
+         "sensor")
+
+# Tiles that change merely because time passes (whole minutes of sitting).
+CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
+
+
+def resolve_device_id(device_id: str, hostname: str | None = None) -> str:
+    """The configured id, or the host name made topic-safe (letters, digits, '_' and '-')."""
+    if device_id:
+        return device_id
+    name = hostname if hostname is not None else socket.gethostname()
+    name = re.sub(rf"[^{DEVICE_ID_CHARS}]", "-", name.split(".")[0]).strip("-")[:DEVICE_ID_MAX]
+    return name or "sitsense"
+
+
+def replay_device_id(device_id: str, hostname: str | None = None) -> str:
+    """The device id a replay publishes as: the live one (see ``resolve_device_id``) plus ``-replay``."""
+    return resolve_device_id(device_id, hostname) + REPLAY_SUFFIX
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one device, derived from ``<prefix>/<device_id>``."""
+
+    base: str
+
+    @classmethod
+    def for_device(cls, prefix: str, device_id: str) -> "Topics":
+        return cls(f"{prefix.strip('/')}/{device_id}")
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def alert(self) -> str:
+        return f"{self.base}/alert"
+
+    @property
+    def event(self) -> str:
+        return f"{self.base}/event"
+
+    @property
+    def cmd_filter(self) -> str:
+        """The subscription for commands; '+' is one level, so results are not matched."""
+        return f"{self.base}/cmd/+"
+
+    def tile(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    def cmd_result(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}/result"
+
+    def cmd_name(self, topic: str) -> str | None:
+        """The command a topic of this device's command tree names (one level under ``cmd/``), else None."""
+        prefix = self.base + "/cmd/"
+        name = topic[len(prefix):]
+        if not topic.startswith(prefix) or not name or "/" in name:
+            return None
+        return name
+
+
+def encode(payload: Any) -> bytes:
+    """Compact UTF-8 JSON, the form of every JSON payload sitsense publishes."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                      default=str).encode("utf-8")
+
+
+def iso(wall: datetime) -> str:
+    """The ISO 8601 form of wall times in payloads (whole seconds, with the UTC offset)."""
+    return wall.isoformat(timespec="seconds")
+
+
+def _minutes(seconds: float, digits: int = 1) -> float:
+    return round(seconds / 60.0, digits)
+
+
+def alert_payload(alert: Alert, *, time_iso: str) -> dict[str, Any]:
+    """The ``alert`` message; ``event_type`` lets Home Assistant's event entity fire on it."""
+    exercise = None
+    if alert.exercise:
+        exercise = {k: alert.exercise.get(k) for k in ("id", "name", "dose", "cue")}
+    return {
+        "id": alert.id,
+        "event_type": "stand_up" if alert.reminder <= 1 else "reminder",
+        "time": alert.time or time_iso,
+        "bout_min": _minutes(alert.bout_s),
+        "reminder": alert.reminder,
+        "message": alert.message,
+        "exercise": exercise,
+        "safety": alert.safety,
+    }
+
+
+def event_payload(event: Event, *, event_id: str, time_iso: str) -> dict[str, Any]:
+    """An ``event`` message: the event's own fields, a unique ``id`` and the wall ``time``."""
+    out = event.to_dict()
+    out["id"] = event_id
+    out["time"] = time_iso
+    return out
+
+
+def tile_values(state: StateSnapshot) -> dict[str, str]:
+    """The plain tile payloads. Whole minutes for bout and sitting, so tiles change at most once a
+    minute; release minutes keep a decimal because a day's release is only a few minutes."""
+    return {
+        "posture": state.posture,
+        "bout_min": str(int(state.bout_s // 60)),
+        "today/sitting_min": str(int(state.sitting_today_s // 60)),
+        "today/breaks": str(state.breaks_today),
+        "today/alerts": str(state.alerts_today),
+        "today/release_min": f"{state.release_today_s / 60.0:.1f}",
+        "sensor": state.sensor,
+    }
+
+
+def state_payload(state: StateSnapshot) -> dict[str, Any]:
+    """The retained JSON ``state``: the tiles' values as numbers, plus timestamps."""
+    paused_until = None
+    if state.paused_until_t is not None:
+        paused_until = iso(shift_wall(state.wall, state.paused_until_t - state.t))
+    bout_start = iso(shift_wall(state.wall, -state.bout_s)) if state.bout_s > 0 else None
+    return {
+        "time": iso(state.wall),
+        "posture": state.posture,
+        "p": round(state.p, 3),
+        "bout_min": int(state.bout_s // 60),
+        "bout_start": bout_start,
+        "today": {
+            "sitting_min": int(state.sitting_today_s // 60),
+            "breaks": state.breaks_today,
+            "alerts": state.alerts_today,
+            "release_min": round(state.release_today_s / 60.0, 1),
+        },
+        "sensor": state.sensor,
+        "paused_until": paused_until,
+    }
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool = False) -> tuple[str, dict[str, Any]]:
+    """Validate one incoming message; returns (name, args) or raises RequestRejected with the reason."""
+    name = topics.cmd_name(topic)
+    if name is None:
+        raise RequestRejected(f"topic {topic!r} is outside this device's command tree {topics.cmd_filter}")
+    lookup(name)  # an unknown name says so first
+    if retained:
+        raise RequestRejected(f"{name}: retained command ignored (it would repeat on every reconnect); "
+                              "publish commands without the retain flag")
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise RequestRejected(f"{name}: payload of {len(payload)} bytes is over the {MAX_COMMAND_BYTES}-byte limit")
+    try:
+        text = payload.decode("utf-8").strip()
+        data = json.loads(text, parse_constant=_reject_constant) if text else {}
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRejected(f"{name}: payload is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RequestRejected(f"{name}: payload must be a JSON object or empty, not {type(data).__name__}")
+    return name, check_args(name, data)
