@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     cfg = load_config(args.config)
+    if args.state:  # every state file (the database, the MQTT outbox) goes beside --state
+        cfg = cfg.with_changes("store", path=args.state)
     lock = None
     if not args.no_state:
         # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
