@@ -150,6 +150,20 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = key(True, "serve the phone page from the service (it starts only once a password is set: "
+                        "'sitsense web-password')")
+    bind: str = key("0.0.0.0", "address the page listens on: 0.0.0.0 for the whole LAN, 127.0.0.1 for this "
+                    "machine only, :: for IPv6 too", pattern=r"^[0-9A-Fa-f:.]{2,45}$")
+    port: int = key(8080, "TCP port of the page (1024 or higher: the service has no privileges)",
+                    lo=1024, hi=65535)
+    password_file: str = key("", "file (mode 0600, or a systemd credential) holding the page's password hash "
+                             "from 'sitsense web-password', or the password; SITSENSE_WEB_PASSWORD wins")
+    tls_cert: str = key("", "certificate file (PEM) to serve the page over HTTPS; empty serves plain HTTP")
+    tls_key: str = key("", "private key file (PEM) of tls_cert")
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     path: str = key("", "state database; empty uses sitsense.db in $STATE_DIRECTORY (systemd), else in "
                     "$XDG_STATE_HOME/sitsense, else in ~/.local/state/sitsense")
@@ -166,6 +180,7 @@ class Config:
     buzzer: BuzzerConfig = field(default_factory=BuzzerConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source_path: str = ""
 
     def with_changes(self, section: str, **changes: Any) -> "Config":
@@ -293,7 +308,25 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
         problems.extend(_model_problems(cfg.posture.model))
     if check_files and cfg.mqtt.enabled:
         problems.extend(_mqtt_file_problems(cfg.mqtt))
+    if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):
+        problems.append("web.tls_cert and web.tls_key: set both (HTTPS) or neither (plain HTTP)")
+    if check_files and cfg.web.enabled:
+        for name in ("tls_cert", "tls_key", "password_file"):
+            path = getattr(cfg.web, name)
+            if not path or _inside_unit_only(path):
+                continue
+            if not os.access(os.path.expanduser(path), os.R_OK):
+                problems.append(f"web.{name} = {path!r}: file missing or not readable by this user")
+            elif name in ("password_file", "tls_key"):
+                shared = _readable_by_others(os.stat(os.path.expanduser(path)).st_mode, path)
+                if shared:
+                    problems.append(f"web.{name} = {path!r}: {shared}")
     return problems
+
+
+def _inside_unit_only(path: str) -> bool:
+    """A systemd credential exists only inside the unit; 'run' checks it there."""
+    return path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY")
 
 
 def _model_problems(path: str) -> list[str]:
@@ -317,8 +350,8 @@ def _mqtt_file_problems(mqtt: MqttConfig, environ: Mapping[str, str] | None = No
         path = getattr(mqtt, name)
         if not path:
             continue
-        if path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
-            continue  # a systemd credential exists only inside the unit; 'run' checks it there
+        if _inside_unit_only(path):
+            continue
         if not os.access(os.path.expanduser(path), os.R_OK):
             problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
             continue

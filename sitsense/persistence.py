@@ -25,21 +25,24 @@ from typing import Any
 
 from .checkpoint import VERSION, Checked, check
 from .errors import StoreError
-from .events import Calibrated, DaySummary, Event
+from .events import Acknowledged, Alert, Calibrated, DaySummary, Event, HoldCue, RunSummary
 from .outputs.base import StateSnapshot
+from .posture import PostureClassifier
 from .store import Store
 from .tracker import DayStats, Tracker, settle_pending
 
 log = logging.getLogger(__name__)
 
 RESUME_BOUT_MAX_GAP_S = 300.0
-SKIP_EVENT_TYPES = {"hold"}  # buzzer cues are transient; everything else goes to the log (reports need postures)
+NOT_LOGGED = (HoldCue,)  # buzzer cues are transient; everything else goes to the log (reports need postures)
+WRITTEN_AT_ONCE = (Alert, Calibrated, Acknowledged)  # rare, and they matter: not left to the next checkpoint
 
 
 class StateKeeper:
     """An output that logs events to the store and checkpoints the tracker."""
 
-    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0, classifier: Any = None):
+    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0,
+                 classifier: PostureClassifier | None = None):
         self.store = store
         self.tracker = tracker
         self.classifier = classifier
@@ -163,12 +166,12 @@ class StateKeeper:
             self._calibration = {"source": event.source, "upright_g": [float(x) for x in event.upright_g]}
         if self._last_wall is None:
             return
-        if isinstance(event, DaySummary) and event.type == "day_summary":
+        if isinstance(event, DaySummary) and not isinstance(event, RunSummary):
             self.store.save_day(event)
-        if event.type not in SKIP_EVENT_TYPES:
+        if not isinstance(event, NOT_LOGGED):
             self._pending.append((self._last_wall.isoformat(), event))
-            if event.type in ("alert", "calibration", "acknowledged"):
-                self.checkpoint()  # rare and they matter: write them at once
+            if isinstance(event, WRITTEN_AT_ONCE):
+                self.checkpoint()
 
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall

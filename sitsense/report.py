@@ -137,7 +137,8 @@ class TimelineRecorder:
 
 
 def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayReport]:
-    """Replay ``trace`` through the Service and report each day it covers."""
+    """Replay ``trace`` (a Trace, or a TraceReader streaming a file) through the Service and report
+    each day it covers."""
     from .clock import SimClock
     from .progress import Progress
     from .sensor.source import ReplaySource
@@ -148,11 +149,12 @@ def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayRe
         from zoneinfo import ZoneInfo
         tz = ZoneInfo(cfg.tracker.timezone)
     clock = SimClock(start, tz=tz)
-    service = build_service(cfg, source=ReplaySource(trace, clock), clock=clock, console=False)
+    source = ReplaySource(trace, clock)
+    service = build_service(cfg, source=source, clock=clock, console=False)
     recorder = TimelineRecorder(service.wall_at)
     service.outputs.append(recorder)
-    bar = Progress(trace.duration_s, "report", quiet=quiet)
-    service.block_hooks.append(lambda s: bar.update((s.last_t or 0) - trace.t_s[0]))
+    bar = Progress(source.progress()[1], "report", quiet=quiet)
+    service.block_hooks.append(lambda s: bar.update(source.progress()[0]))
     with bar:
         service.run()
     return recorder.finish(service.wall_at(service.last_t or 0.0))

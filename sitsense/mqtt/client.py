@@ -6,7 +6,8 @@ never blocks the service's loop. Alerts and events go through the on-disk
 deleted only after the broker's PUBACK, so a broker outage or a restart loses nothing; the retained
 state (chosen by :class:`~sitsense.mqtt.throttle.StateThrottle`) is simply republished. Messages
 on ``cmd/<name>`` become :class:`~sitsense.control.Request` s; every one gets an answer on
-``cmd/<name>/result``, a refused one ``{"ok": false, "error": ...}``.
+``cmd/<name>/result``, a refused one ``{"ok": false, "error": ...}``, and the latest answer stays
+retained on ``last_command``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .outbox import Outbox
 from .sender import OutboxSender
 from .throttle import StateThrottle, Update
 from .topics import (OFFLINE, ONLINE, PUBLISHED_EVENTS, Topics, alert_payload, encode, event_payload, iso,
-                     parse_command, resolve_device_id, state_payload)
+                     last_command_payload, parse_command, resolve_device_id, state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class MqttOutput:
     @property
     def volatile(self) -> bool:
         """True when the outbox is in memory (a replay): what is not delivered by close() is lost."""
-        return getattr(self.outbox, "path", "") == ":memory:"
+        return self.outbox.path == ":memory:"
 
     # -- Output protocol -------------------------------------------------------------------------
 
@@ -496,9 +497,11 @@ class MqttOutput:
             try:
                 body = result if isinstance(result, dict) else {"result": result}
                 body = {"command": name, **body}
+                last = last_command_payload(body, time_iso=self._wall_iso(self._clock.monotonic()))
                 with self._reply_lock:
                     if not self._closed:
                         self.client.publish(topic, encode(body), qos=1, retain=False)
+                        self.client.publish(self.topics.last_command, encode(last), qos=1, retain=True)
             except Exception as exc:
                 self._log_once(f"reply:{type(exc).__name__}", logging.ERROR, "MQTT: reply to %s: %s", name, exc)
 
