@@ -31,6 +31,7 @@ from ..errors import MqttSettingError, OutputError
 from ..events import Alert, Event
 from ..outputs.base import StateSnapshot
 from ..paths import outbox_path
+from ..storage import StorageHealth
 from ..control import CONTROLS
 from .hass import discovery_messages, hass_status_topic
 from .inbound import (COMMAND_BURST, COMMAND_REFILL_S, DISCOVERY_MIN_INTERVAL_S, MAX_INCOMING_PACKET_BYTES,
@@ -103,10 +104,11 @@ class MqttOutput:
         self.stats: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def from_config(cls, config: Config, **kwargs: Any) -> "MqttOutput":
-        """Build from the whole config: the outbox goes in the store's state folder."""
+    def from_config(cls, config: Config, *, storage: StorageHealth | None = None, **kwargs: Any) -> "MqttOutput":
+        """Build from the whole config: the outbox goes in the store's state folder (in memory while
+        that takes no writes, reported to ``storage``)."""
         if kwargs.get("outbox") is None:
-            kwargs["outbox"] = Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max)
+            kwargs["outbox"] = Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max, storage=storage)
         return cls(config.mqtt, **kwargs)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -225,17 +227,19 @@ class MqttOutput:
             return
         # A volatile outbox is waited for even while disconnected (paho keeps reconnecting): it is
         # the replay's only copy. A persistent one keeps what is left for the next start.
-        if self._started and (self._connected or self.volatile) and self.flush_on_close_s > 0:
+        in_memory = self.volatile or getattr(self.outbox, "in_memory", False)  # the disk refused it: also the only copy
+        if self._started and (self._connected or in_memory) and self.flush_on_close_s > 0:
             if not self.wait_delivered(self.flush_on_close_s):
-                if self.volatile:
+                if in_memory:
                     self.undelivered = len(self.outbox)
-                    log.info("MQTT: %d alert(s)/event(s) not acknowledged by %s:%s within %g s; lost (the "
-                             "outbox is in memory)", self.undelivered, self.cfg.host, self.cfg.port,
-                             self.flush_on_close_s)
+                    log.log(logging.INFO if self.volatile else logging.WARNING,
+                            "MQTT: %d alert(s)/event(s) not acknowledged by %s:%s within %g s; lost (the "
+                            "outbox is in memory)", self.undelivered, self.cfg.host, self.cfg.port,
+                            self.flush_on_close_s)
                 else:
                     log.warning("MQTT: %d alert(s)/event(s) not yet acknowledged at shutdown; kept for the next "
                                 "start", len(self.outbox))
-        elif self.volatile:
+        elif in_memory:
             self.undelivered = len(self.outbox)
         self._closed = True
         if self._discovery_timer is not None:

@@ -38,7 +38,7 @@ PUBLISHED_EVENTS: tuple[type[Event], ...] = (BreakTaken, BreakEnded, AlertOutcom
 
 # Plain retained topics for dashboard tiles, relative to the device's base topic.
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
-         "sensor", "alerts")
+         "sensor", "alerts", "storage")
 
 # Tiles that change merely because time passes (whole minutes of sitting).
 CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
@@ -180,6 +180,7 @@ def tile_values(state: StateSnapshot) -> dict[str, str]:
         "today/release_min": f"{state.release_today_s / 60.0:.1f}",
         "sensor": state.sensor,
         "alerts": alerts_tile(state),
+        "storage": state.storage,
     }
 
 
@@ -201,6 +202,7 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
             "release_min": round(state.release_today_s / 60.0, 1),
         },
         "sensor": state.sensor,
+        "storage": state.storage,
         "alerts": alerts_tile(state),
         "paused_until": paused_until and iso(paused_until),
         "snoozed_until": snoozed_until and iso(snoozed_until),
