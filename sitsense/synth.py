@@ -107,7 +107,7 @@ def synthesize(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0, s
     # micro-movement: breathing and a slow random-walk sway of the orientation
     sway = np.cumsum(rng.normal(0, 1, (n_total, 2)), axis=0)
     sway -= _moving_mean(sway, int(20 * sample_rate_hz))
-    sway *= w.sway_deg / max(np.std(sway), 1e-9)
+    sway *= w.sway_deg / max(float(np.std(sway)), 1e-9)
     breath = 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 0.3) * t)
     fidget = _fidgets(rng, n_total, sample_rate_hz) * (labels == LABEL_CODE["sitting"])
     up = _up_in_body(np.radians(pitch + sway[:, 0] + breath + fidget), np.radians(roll + sway[:, 1]))

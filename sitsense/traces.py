@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -287,8 +288,7 @@ def format_trace(trace: Trace, *, decimals: int = 4) -> str:
         out.write(f"# {k}={v}\n")
     has_labels = trace.labels is not None
     out.write("t,ax,ay,az,label\n" if has_labels else "t,ax,ay,az\n")
-    t_col = np.char.mod("%.3f", trace.t_s) if False else _fmt(trace.t_s, 3)
-    cols = [t_col] + [_fmt(trace.accel_g[:, i], decimals) for i in range(3)]
+    cols: list[Any] = [_fmt(trace.t_s, 3)] + [_fmt(trace.accel_g[:, i], decimals) for i in range(3)]
     if has_labels:
         names = np.array(LABELS + ("",), dtype=object)
         cols.append(names[trace.labels])

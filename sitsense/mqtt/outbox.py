@@ -75,7 +75,8 @@ class Outbox:
             self._check_open()
             cur = self._db.execute("INSERT INTO outbox (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
                                    (topic, payload, qos, time.time()))
-            seq = int(cur.lastrowid)
+            assert cur.lastrowid is not None
+            seq = cur.lastrowid
             count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
             excess = count - self.max_messages
             if excess > 0:

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..traces import LABEL_CODE, LABELS, Trace
-from .base import PostureClassifier
+from .base import PostureClassifier, PostureEstimate
 
 WINDOW_S = 2.56
 HOP_S = 1.28
@@ -134,7 +134,7 @@ def run_classifier(classifier: PostureClassifier, trace: Trace, *, block_s: floa
     ts: list[float] = []
     names: list[str] = []
     ps: list[float] = []
-    flush = getattr(classifier, "flush", lambda: [])
+    flush: Callable[[], list[PostureEstimate]] = getattr(classifier, "flush", lambda: [])
     blocks = [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo] + [(None, None)]
     for lo, hi in blocks:
         got = flush() if lo is None else classifier.process(t[lo:hi], trace.accel_g[lo:hi])
@@ -242,6 +242,7 @@ def evaluate_traces(traces: Iterable[Trace], make: Callable[[float], PostureClas
     done_s = 0.0
 
     def on_block(s: float) -> None:
+        assert progress is not None
         progress(done_s + s, total_s)
 
     for recording in traces:

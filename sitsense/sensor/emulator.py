@@ -269,7 +269,9 @@ class MPU6050Emulator:
         fifo_on = frame > 0 and self._fifo_writable
         if self._origin_s is None and fifo_on:  # the trace starts with the first sample the FIFO gets
             self._origin_s = float(self._anchor_s + k_first * period)
-        k_end = min(k_end, self._k_stop())  # no samples once the trace is over
+        stop = self._k_stop()
+        if stop < k_end:  # no samples once the trace is over
+            k_end = int(stop)
         if k_end < k_first:
             return None
         n = k_end - k_first + 1
@@ -300,6 +302,7 @@ class MPU6050Emulator:
 
     def _counts_at(self, w: np.ndarray, times: np.ndarray) -> np.ndarray:
         if self._trace_t is not None:
+            assert self.trace is not None  # _trace_t is the trace's time column
             idx = np.clip(np.searchsorted(self._trace_t, w + 1e-6, side="right") - 1, 0, len(self._trace_t) - 1)
             accel_g = self.trace.accel_g[idx]
         elif self.signal is not None:
@@ -507,7 +510,7 @@ class MPU6050Emulator:
         t = self.clock.monotonic() + HEADER_BITS * bit_s
         n = min(length, fault.after_bytes) if fault is not None and fault.kind == "abort" else length
         stall_at = fault.after_bytes if fault is not None and fault.kind == "stall" else None
-        stall_s = fault.stall_s if stall_at is not None else 0.0
+        stall_s = fault.stall_s if fault is not None and stall_at is not None else 0.0
         if reg == R.FIFO_R_W:
             out, t = self._drain(n, t, BITS_PER_BYTE * bit_s, stall_at, stall_s)
         else:

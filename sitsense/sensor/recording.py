@@ -35,8 +35,8 @@ class TraceWriter:
         self.last_t: float | None = None
         self._fmt = ",".join(["%.3f"] + [f"%.{decimals}f"] * 3)
         self._last_flush_t: float | None = None
-        self._raw = None
-        self._out = None
+        self._raw: io.BufferedIOBase | None = None  # the .part file
+        self._out: io.BufferedIOBase | None = None  # what rows are written to: the file, or gzip around it
 
     def open(self) -> "TraceWriter":
         try:
@@ -60,6 +60,7 @@ class TraceWriter:
         buf = io.StringIO()
         fmt = self._fmt + ("," + self.label if self.label else "")
         np.savetxt(buf, np.column_stack([t_s, accel_g]), fmt=fmt)
+        assert self._out is not None, "open() first"
         self._out.write(buf.getvalue().encode())
         self.samples += len(t_s)
         self.first_t = float(t_s[0]) if self.first_t is None else self.first_t
@@ -68,6 +69,7 @@ class TraceWriter:
             self.flush()
 
     def flush(self) -> None:
+        assert self._out is not None and self._raw is not None, "open() first"
         self._out.flush()  # for gzip: a sync flush, so everything so far can be decompressed
         self._raw.flush()
         self._last_flush_t = self.last_t
@@ -76,7 +78,7 @@ class TraceWriter:
         """Finish the file and move it into place; with no samples, remove it and return None."""
         if self._raw is None:
             return None
-        if self._out is not self._raw:
+        if self._out is not None and self._out is not self._raw:
             self._out.close()
         self._raw.close()
         self._raw = self._out = None

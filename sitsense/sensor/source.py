@@ -14,7 +14,8 @@ from ..traces import Trace
 class SampleSource(Protocol):
     """Yields blocks ``(t_s (n,), accel_g (n, 3))`` until the data ends or ``close()``."""
 
-    sample_rate_hz: float
+    @property
+    def sample_rate_hz(self) -> float: ...
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
