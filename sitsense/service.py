@@ -206,7 +206,8 @@ class Service:
         state = StateSnapshot(t=t, wall=wall, posture=self.posture, p=self.p, bout_s=tr.bout_s(t),
                               sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
                               alerts_today=tr.today.alerts, release_today_s=tr.today.release_s,
-                              sensor=self.sensor_status, paused_until_t=tr.paused_until_t)
+                              sensor=self.sensor_status, paused_until_t=tr.paused_until_t,
+                              snoozed_until_t=tr.snoozed_until_t)
         for out in self.outputs:
             try:
                 out.update_state(state)

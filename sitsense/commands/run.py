@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     cfg = load_config(args.config)
+    if args.state:  # every state file (the database, the MQTT outbox) goes beside --state
+        cfg = cfg.with_changes("store", path=args.state)
     lock = None
     if not args.no_state:
         # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
@@ -70,6 +72,9 @@ def _run(args: argparse.Namespace, cfg) -> int:
         # stopping (SIGTERM: every restart and upgrade) is not the end of the heed windows: they stay
         # open in the final checkpoint and the resumed service reports their outcome
         service.resumable = True
+    from ..web.attach import attach_web
+    attach_web(service, cfg, store_path=None if store is None else store.path,
+               speed=getattr(clock, "speed", None) or 1.0)
     if not fake:
         # after the resume: a calibration stored by 'sitsense calibrate' wins over the day's own
         # reference, unless it is older than today (the day's was taken since, e.g. by cmd/calibrate)

@@ -24,6 +24,7 @@ class StateSnapshot:
     release_today_s: float
     sensor: str = "ok"
     paused_until_t: float | None = None
+    snoozed_until_t: float | None = None
 
 
 class Output(Protocol):
