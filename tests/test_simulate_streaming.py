@@ -112,3 +112,17 @@ def test_a_trace_player_streams_forward_and_holds_samples_like_the_whole_trace()
     assert np.array_equal(whole.accel_at(np.array([0.0])), tr.accel_g[:1])  # in memory it may go back
     with pytest.raises(ValueError, match="forward only"):
         streamed.accel_at(np.array([1.0]))
+
+
+@pytest.mark.parametrize("rate", [None, 25.0])
+def test_evaluate_scores_a_streamed_trace_as_the_trace_in_memory(trace_file, capsys, monkeypatch, rate):
+    from sitsense.posture.evaluate import evaluate_traces, make_factory
+    from sitsense.traces import read_trace
+
+    argv = ["evaluate", str(trace_file), "--json"] + (["--rate", str(rate)] if rate else [])
+    outputs = {size: _run(argv, capsys, monkeypatch, size) for size in (509, 1 << 26)}
+    assert outputs[509] == outputs[1 << 26]
+    from sitsense.jsonout import dumps
+
+    whole = evaluate_traces([read_trace(trace_file)], make_factory(), rate_hz=rate).metrics(sitting_time=True)
+    assert outputs[509] == dumps(whole, indent=2) + "\n"
