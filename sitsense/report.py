@@ -173,16 +173,16 @@ def stored_days(store, n: int | None = None) -> dict[str, dict[str, Any]]:
 
 def _day_in_progress(store) -> dict[str, Any] | None:
     """The statistics of the day the last checkpoint was counting, as a day summary's dict."""
+    from .checkpoint import check
     from .tracker import DayStats
 
-    saved = store.get("tracker")
-    try:
-        snap = saved["snapshot"]
-        stats = DayStats.from_dict(snap["today"])
-        t = float(saved["t"])
-        open_bout = t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
-    except (TypeError, KeyError, ValueError):
+    saved = check(store.get("tracker")).state  # a damaged checkpoint: what can be read of it
+    if saved is None:
         return None
+    snap = saved["snapshot"]
+    stats = DayStats.from_dict(snap["today"])
+    t = saved["t"] or 0.0
+    open_bout = t - snap["bout_start_t"] if snap["bout_start_t"] is not None else 0.0
     if not stats.day:
         return None
     d = stats.summary(t, open_bout_s=open_bout).to_dict()

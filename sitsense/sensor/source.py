@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ..clock import SimClock
+from ..events import Event
 from ..traces import Trace
 
 if TYPE_CHECKING:
@@ -21,6 +22,24 @@ class SampleSource(Protocol):
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """A source that reports the sensor's health (faults, recoveries) as events."""
+
+    def pop_events(self) -> Sequence[Event]:
+        """Status events since the last call."""
+        ...
+
+
+@runtime_checkable
+class TakesWakeups(Protocol):
+    """A source that reads the sensor on a schedule and can be asked for one extra read."""
+
+    def wake_at(self, t_s: float) -> None:
+        """Read once more at clock time ``t_s`` if that comes before the next regular read."""
+        ...
 
 
 class ReplaySource:
