@@ -126,3 +126,22 @@ def test_evaluate_scores_a_streamed_trace_as_the_trace_in_memory(trace_file, cap
 
     whole = evaluate_traces([read_trace(trace_file)], make_factory(), rate_hz=rate).metrics(sitting_time=True)
     assert outputs[509] == dumps(whole, indent=2) + "\n"
+
+
+def test_a_streamed_trace_reveals_its_end_only_once_played_to_it():
+    from sitsense.sensor.playback import TracePlayer
+
+    tr = synthesize(parse_plan("stand 1m"), sample_rate_hz=25, seed=2)
+    read = []
+
+    def chunks():
+        for i in range(0, len(tr), 100):
+            read.append(i)
+            yield tr.__class__(tr.t_s[i:i + 100], tr.accel_g[i:i + 100])
+
+    player = TracePlayer(chunks())
+    assert player.first_t_s == 0.0 and player.end_s == float("inf") and len(read) == 1
+    player.accel_at(np.array([10.0]))
+    assert player.end_s == float("inf") and len(read) < 5  # read just past 10 s
+    player.look_ahead(120.0)
+    assert player.end_s == tr.duration_s
