@@ -147,7 +147,6 @@ class MPU6050Emulator:
             self._player: TracePlayer | None = trace
         else:
             self._player = TracePlayer.of(trace) if trace is not None and len(trace) else None
-        self._trace_end_s = self._player.end_s if self._player is not None else math.inf
         self._power_on(self.created_s)
 
     # ------------------------------------------------------------------ chip state
@@ -247,9 +246,17 @@ class MPU6050Emulator:
                 self.resets += 1
         self._sample_until(t)
 
-    def _k_stop(self) -> float:
-        """The last tick with trace left to play (inf if none ends)."""
+    @property
+    def _trace_end_s(self) -> float:
+        """The trace's last sample, in seconds from its first (inf: no trace, or its end not read yet)."""
+        return self._player.end_s if self._player is not None else math.inf
+
+    def _k_stop(self, until_s: float) -> float:
+        """The last tick with trace left to play (inf if none ends before ``until_s``)."""
         if self._player is None or self.end != "stop" or self._origin_s is None:
+            return math.inf
+        self._player.look_ahead(until_s - self._origin_s)  # a streamed trace's end is known once read
+        if math.isinf(self._trace_end_s):
             return math.inf
         return math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / self.period_s + 1e-9)
 
@@ -270,9 +277,7 @@ class MPU6050Emulator:
         fifo_on = frame > 0 and self._fifo_writable
         if self._origin_s is None and fifo_on:  # the trace starts with the first sample the FIFO gets
             self._origin_s = float(self._anchor_s + k_first * period)
-        stop = self._k_stop()
-        if stop < k_end:  # no samples once the trace is over
-            k_end = int(stop)
+        k_end = min(k_end, self._k_stop(until_s))  # no samples once the trace is over
         if k_end < k_first:
             return None
         n = k_end - k_first + 1
