@@ -141,7 +141,8 @@ if [ ! -x "$R$VENV/bin/python" ]; then
   "$PYTHON" -m venv --system-site-packages "$R$VENV"
 fi
 say "installing sitsense $(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$R$PREFIX/src/sitsense/__init__.py") into $VENV"
-"$R$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$R$PREFIX/src"
+# [web]: aiohttp for the phone page (README, "The phone page"); the service runs without it too
+"$R$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$R$PREFIX/src[web]"
 rm -rf "$R$PREFIX/src/build" "$R$PREFIX/src"/*.egg-info
 mkdir -p "$R/usr/local/bin"
 ln -sfn "$VENV/bin/sitsense" "$R/usr/local/bin/sitsense"

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config-defaults": ("sitsense.commands.config_defaults", "print the default config, every key commented"),
     "history": ("sitsense.commands.history", "show past days from the state database"),
     "report": ("sitsense.commands.report", "a day's report, as text, JSON or a timeline picture"),
+    "web-password": ("sitsense.commands.web_password", "make the phone page's password hash"),
 }
 
 

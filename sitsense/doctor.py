@@ -82,6 +82,45 @@ def check_mqtt(cfg: Config, timeout_s: float = 3.0) -> Check:
     return Check("MQTT broker", "pass", f"{m.host}:{m.port} accepts connections (TLS and login not tested)")
 
 
+def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Check:
+    """Does the phone page answer (as sitsense) on its port? Its addresses on the LAN are printed."""
+    import importlib.util
+    import json
+    import ssl
+    import urllib.request
+
+    w = cfg.web
+    if not w.enabled:
+        return Check("phone page", "skip", "web.enabled = false")
+    if importlib.util.find_spec("aiohttp") is None:
+        return Check("phone page", "fail", "the page needs aiohttp, which is not installed",
+                     "pip install 'sitsense[web]' (in the service's venv), or set web.enabled = false")
+    from .web.attach import page_urls
+
+    urls = " or ".join(page_urls(w))
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(w.bind, f"[{w.bind}]" if ":" in w.bind else w.bind)
+    scheme = "https" if w.tls_cert else "http"
+    ctx = ssl._create_unverified_context() if w.tls_cert else None  # a LAN certificate may not name 127.0.0.1
+    try:
+        with urllib.request.urlopen(f"{scheme}://{host}:{w.port}/healthz", timeout=timeout_s, context=ctx) as r:
+            answer = json.loads(r.read(4096) or b"{}")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
+            if fake:
+                return Check("phone page", "skip", f"nothing answers on port {w.port} now; with 'sitsense run' "
+                             f"the page is at {urls}")
+            return Check("phone page", "fail", f"nothing answers on {host}:{w.port} (the page would be at {urls})",
+                         "start the service ('sudo systemctl start sitsense'); if it runs, 'journalctl -u sitsense' "
+                         "says why the page is off (no password yet: 'sitsense web-password')")
+        return Check("phone page", "fail", f"{scheme}://{host}:{w.port}/ does not answer as sitsense ({reason})",
+                     "another program may use the port: set web.port; with TLS check web.tls_cert and web.tls_key")
+    if not isinstance(answer, dict) or answer.get("app") != "sitsense":
+        return Check("phone page", "fail", f"port {w.port} answers, but not as sitsense",
+                     "another program uses the port: set web.port to a free one")
+    return Check("phone page", "pass", f"answers at {urls}")
+
+
 def check_sensor(source) -> Check:
     """Open the source: is a supported chip answering, and which one?"""
     try:
@@ -160,4 +199,5 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
         gpio = Check("GPIO pin factory", "skip", "no pins here; with a fake sensor 'run' uses simulated pins")
     checks.append(gpio)
     checks.append(check_mqtt(cfg))
+    checks.append(check_web(cfg, fake=kind != "mpu6050"))
     return checks

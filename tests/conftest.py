@@ -35,6 +35,7 @@ def _private_state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     monkeypatch.delenv("SITSENSE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("SITSENSE_WEB_PASSWORD", raising=False)
 
 
 @pytest.fixture(scope="session")

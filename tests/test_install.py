@@ -172,7 +172,8 @@ def live_box(installed, tmp_path_factory):
     src, _, _ = installed
     base = tmp_path_factory.mktemp("live")
     wheels = base / "wheels"
-    deps = tomllib.loads((src / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["web"]  # install.sh installs [web]
     got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest",
                           str(wheels), *deps, "setuptools>=68", "wheel"], capture_output=True, text=True, timeout=600)
     require(got.returncode == 0, f"cannot fetch the dependencies as wheels: {got.stderr.strip()[-300:]}")

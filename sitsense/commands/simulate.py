@@ -60,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
     from ..clock import SimClock
     from ..config import load_config
     from ..sensor.source import ReplaySource
-    from ..traces import read_trace
     from ..mqtt.topics import DEVICE_ID_PATTERN
+    from ..trace_reader import TraceReader
     from ..wiring import attach_mqtt, build_service, close_outputs
 
     cfg = load_config(args.config)
     if args.speed is not None and not args.speed > 0:
         raise ConfigError(f"--speed {args.speed}: must be a positive number (1 = real time)")
-    trace = read_trace(args.trace)
+    trace = TraceReader(args.trace)  # streamed: memory does not grow with the trace's length
     tz = local_tz(cfg)
     speed = args.speed if args.speed is not None or not args.mqtt else MQTT_REPLAY_SPEED
     clock = SimClock(start_wall(args.start, trace.start_time, tz), speed=speed, tz=tz)
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
             pause_s(DISCOVERY_SETTLE_S)
     from ..progress import Progress
 
-    bar = Progress(trace.duration_s, "simulate", quiet=args.quiet or speed is not None)
-    service.block_hooks.append(lambda s: bar.update((s.last_t or 0.0) - float(trace.t_s[0])))
+    bar = Progress(source.progress()[1], "simulate", quiet=args.quiet or speed is not None)
+    service.block_hooks.append(lambda s: bar.update(source.progress()[0]))
     try:
         with bar:
             service.run()

@@ -233,6 +233,8 @@ def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool 
         data = json.loads(text, parse_constant=_reject_constant) if text else {}
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestRejected(f"{name}: payload is not JSON ({exc})") from None
+    except RecursionError:  # '[[[[...' deeper than Python's stack: no command is nested at all
+        raise RequestRejected(f"{name}: payload is nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestRejected(f"{name}: payload must be a JSON object or empty, not {type(data).__name__}")
     return name, check_args(name, data)
