@@ -110,6 +110,9 @@ def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Che
             if fake:
                 return Check("phone page", "skip", f"nothing answers on port {w.port} now; with 'sitsense run' "
                              f"the page is at {urls}")
+            if not _web_password_visible(w):  # the page is opt-in: off until a password is set
+                return Check("phone page", "skip", "off until a password is set ('sitsense web-password'); "
+                             f"then it will be at {urls}")
             return Check("phone page", "fail", f"nothing answers on {host}:{w.port} (the page would be at {urls})",
                          "start the service ('sudo systemctl start sitsense'); if it runs, 'journalctl -u sitsense' "
                          "says why the page is off (no password yet: 'sitsense web-password')")
@@ -119,6 +122,16 @@ def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Che
         return Check("phone page", "fail", f"port {w.port} answers, but not as sitsense",
                      "another program uses the port: set web.port to a free one")
     return Check("phone page", "pass", f"answers at {urls}")
+
+
+def _web_password_visible(w) -> bool:
+    """A page password this user can see (a systemd credential is visible only inside the unit)."""
+    from .web.auth import PasswordError, load_password
+
+    try:
+        return load_password(w) is not None or bool(w.password_file)
+    except PasswordError:
+        return True  # set, but unusable: the service's log says why; doctor reports the page as failing
 
 
 def check_sensor(source) -> Check:

@@ -219,7 +219,7 @@ def test_attach_web_starts_the_page_in_the_background_only_with_a_password(tmp_p
     cfg = Config().with_changes("web", bind="127.0.0.1", port=_free_port())
     service = Service(cfg, clock=SimClock(START))
     assert attach_web(service, cfg.with_changes("web", enabled=False)) is None and service.outputs == []
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         starter = attach_web(service, cfg)
         assert starter.wait() is None
     assert "off until a password is set: run 'sitsense web-password'" in caplog.text
@@ -295,6 +295,9 @@ def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
     cfg = Config().with_changes("web", port=port)
     fake = check_web(cfg, fake=True)
     assert fake.status == "skip" and f"nothing answers on port {port}" in fake.detail and f":{port}/" in fake.detail
+    unset = check_web(cfg)  # no password yet: the page is off by design, not broken
+    assert unset.status == "skip" and "sitsense web-password" in unset.detail
+    monkeypatch.setenv("SITSENSE_WEB_PASSWORD", "password 1")
     real = check_web(cfg)
     assert real.status == "fail" and "systemctl start sitsense" in real.fix and "web-password" in real.fix
     assert check_web(cfg.with_changes("web", enabled=False)).status == "skip"
