@@ -83,7 +83,9 @@ def check_mqtt(cfg: Config, timeout_s: float = 3.0) -> Check:
 
 
 def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Check:
-    """Does the phone page answer (as sitsense) on its port? Its addresses on the LAN are printed."""
+    """Does the phone page answer (as sitsense) on its port? Its addresses on the LAN are printed.
+    Nothing listening is a skip (the service may not run yet); another program, a TLS mismatch or
+    a missing aiohttp are failures."""
     import importlib.util
     import json
     import ssl
@@ -107,12 +109,11 @@ def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Che
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         if isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower():
-            if fake:
-                return Check("phone page", "skip", f"nothing answers on port {w.port} now; with 'sitsense run' "
-                             f"the page is at {urls}")
-            return Check("phone page", "fail", f"nothing answers on {host}:{w.port} (the page would be at {urls})",
-                         "start the service ('sudo systemctl start sitsense'); if it runs, 'journalctl -u sitsense' "
-                         "says why the page is off (no password yet: 'sitsense web-password')")
+            # not a failure of this machine: the service may simply not run yet (doctor runs before it)
+            why = ("with 'sitsense run'" if fake else "once the service runs ('systemctl status sitsense'; if it "
+                   "runs, 'journalctl -u sitsense' says why the page is off, e.g. no password yet: "
+                   "'sitsense web-password')")
+            return Check("phone page", "skip", f"nothing answers on port {w.port} now; {why} the page is at {urls}")
         return Check("phone page", "fail", f"{scheme}://{host}:{w.port}/ does not answer as sitsense ({reason})",
                      "another program may use the port: set web.port; with TLS check web.tls_cert and web.tls_key")
     if not isinstance(answer, dict) or answer.get("app") != "sitsense":

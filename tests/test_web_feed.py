@@ -296,7 +296,7 @@ def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
     fake = check_web(cfg, fake=True)
     assert fake.status == "skip" and f"nothing answers on port {port}" in fake.detail and f":{port}/" in fake.detail
     real = check_web(cfg)
-    assert real.status == "fail" and "systemctl start sitsense" in real.fix and "web-password" in real.fix
+    assert real.status == "skip" and "systemctl status sitsense" in real.detail and "web-password" in real.detail
     assert check_web(cfg.with_changes("web", enabled=False)).status == "skip"
     service = Service(Config(), clock=SimClock(START))
     server = WebServer(WebConfig(bind="0.0.0.0", port=port), WebFeed(service), submit=service.submit,
@@ -307,3 +307,12 @@ def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
         assert ok.status == "pass" and f".local:{port}/" in ok.detail and ok.detail.startswith("answers at http://")
     finally:
         server.close()
+    import http.server
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        taken = check_web(cfg)
+        assert taken.status == "fail" and "another program" in taken.fix
+    finally:
+        other.shutdown()
+        other.server_close()
