@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta, timezone, tzinfo
 from datetime import time as time_of_day
@@ -31,7 +32,18 @@ class Clock(Protocol):
 
     def wall(self) -> datetime: ...
 
+    def wall_at(self, t_s: float) -> datetime:
+        """Local wall time at monotonic ``t_s`` (elapsed time from now, so DST-correct)."""
+        ...
+
     def sleep(self, seconds: float) -> None: ...
+
+    def wait_until(self, t_s: float, interrupt: threading.Event) -> bool:
+        """Block until this clock reads ``t_s`` or ``interrupt`` is set (True if it was).
+
+        For threads that time something on the clock (the buzzer) without moving it.
+        """
+        ...
 
 
 class SystemClock:
@@ -47,9 +59,15 @@ class SystemClock:
         now = datetime.now().astimezone()
         return now.astimezone(self._tz) if self._tz else now
 
+    def wall_at(self, t_s: float) -> datetime:
+        return shift_wall(self.wall(), t_s - time.monotonic())
+
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def wait_until(self, t_s: float, interrupt: threading.Event) -> bool:
+        return interrupt.wait(max(0.0, t_s - time.monotonic()))
 
 
 class SimClock:
@@ -57,8 +75,12 @@ class SimClock:
 
     ``tz`` is the wearer's local zone (for day boundaries and active hours); without it the
     start time's own zone is used. With ``speed`` set, ``sleep`` really waits
-    ``seconds / speed`` so a replay can run at a chosen multiple of real time.
+    ``seconds / speed`` so a replay can run at a chosen multiple of real time. Threads that
+    ``wait_until`` a time are woken when the caller moves the clock there; ``waiting()`` lists
+    their deadlines, so a test can step simulated time from one to the next.
     """
+
+    INTERRUPT_POLL_S = 0.02  # real time between looks at a waiter's interrupt event
 
     def __init__(self, start_wall: datetime, start_mono_s: float = 0.0, speed: float | None = None,
                  tz: tzinfo | None = None):
@@ -69,6 +91,8 @@ class SimClock:
         self._start_mono_s = start_mono_s
         self._now_s = start_mono_s
         self.speed = speed
+        self._moved = threading.Condition()
+        self._deadlines: list[float] = []
 
     def monotonic(self) -> float:
         return self._now_s
@@ -82,14 +106,33 @@ class SimClock:
 
     def advance_to(self, t_s: float) -> None:
         if t_s > self._now_s:
-            self._now_s = t_s
+            with self._moved:
+                self._now_s = t_s
+                self._moved.notify_all()
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
         if self.speed:
             time.sleep(seconds / self.speed)
-        self._now_s += seconds
+        with self._moved:
+            self._now_s += seconds
+            self._moved.notify_all()
+
+    def wait_until(self, t_s: float, interrupt: threading.Event) -> bool:
+        with self._moved:
+            self._deadlines.append(t_s)
+            try:
+                while self._now_s < t_s and not interrupt.is_set():
+                    self._moved.wait(self.INTERRUPT_POLL_S)
+            finally:
+                self._deadlines.remove(t_s)
+        return interrupt.is_set()
+
+    def waiting(self) -> list[float]:
+        """The times other threads are waiting for (``wait_until``), earliest first."""
+        with self._moved:
+            return sorted(self._deadlines)
 
 
 class ScaledClock:
@@ -128,3 +171,6 @@ class ScaledClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds / self.speed)
+
+    def wait_until(self, t_s: float, interrupt: threading.Event) -> bool:
+        return interrupt.wait(max(0.0, (t_s - self.monotonic()) / self.speed))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .config import CoachConfig
-from .events import (ACTIVE, Alert, AlertOutcome, BreakTaken, DaySummary, Event, HoldCue,
+from .events import (ACTIVE, Alert, AlertOutcome, BreakTaken, DaySummary, Event, ExerciseRecognised, HoldCue,
                      PostureChanged, RunSummary)
 
 log = logging.getLogger(__name__)
@@ -350,10 +350,6 @@ class Coach:
 
     # ------------------------------------------------------------ choosing
 
-    @property
-    def daily_goal_s(self) -> float:
-        return self.cfg.daily_goal_min * 60.0
-
     def is_long(self, bout_s: float, reminder: int = 1) -> bool:
         """A bout that earns a static hip-flexor stretch: past the first reminder or long_bout_min."""
         return reminder >= 2 or bout_s >= self.cfg.long_bout_min * 60.0
@@ -490,7 +486,7 @@ class Coach:
         Cheap when idle (nothing is kept). Two consecutive 10 s windows (hop 5 s) that the
         recogniser labels as the session's exercise give one ExerciseRecognised per session.
         """
-        from .recognition import EXERCISE_LABELS, WINDOW_S, ExerciseRecognised, recognise
+        from .recognition import EXERCISE_LABELS, WINDOW_S, recognise
 
         s = self._session
         if s is None or s.exercise.id not in EXERCISE_LABELS.values():

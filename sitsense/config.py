@@ -16,12 +16,13 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, OutputError
+from .errors import ConfigError, MqttSettingError
 
 DEVICE_ID_CHARS = "A-Za-z0-9_-"  # what an MQTT device id is made of (topic-safe, no wildcards)
 DEVICE_ID_MAX = 64
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")  # ends may be 24:00
+TOPIC_LEVELS = r"^(?=.{1,64}$)[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"  # no empty level: 'a//b' and '/a' are refused
 
 
 def key(default: Any, doc: str, *, unit: str = "", lo: float | None = None, hi: float | None = None,
@@ -115,14 +116,16 @@ class BuzzerConfig:
 @dataclass(frozen=True)
 class MqttConfig:
     enabled: bool = key(False, "publish alerts and state to an MQTT broker")
-    host: str = key("localhost", "broker host name or address")
+    host: str = key("localhost", "broker host name or address", pattern=r"^\S+$")
     port: int = key(1883, "broker port (8883 is usual with TLS)", lo=1, hi=65535)
     device_id: str = key("", "device id in topics and the client id; empty uses the host name",
                          pattern=rf"^[{DEVICE_ID_CHARS}]{{0,{DEVICE_ID_MAX}}}$")
-    topic_prefix: str = key("sitsense", "first level of every topic", pattern=r"^[A-Za-z0-9_/-]{1,64}$")
-    tls_ca: str = key("", "CA certificate file for TLS; empty means no TLS")
-    tls_cert: str = key("", "client certificate file for TLS (optional)")
-    tls_key: str = key("", "client key file for TLS (optional)")
+    topic_prefix: str = key("sitsense", "first level(s) of every topic: letters, digits, '_' and '-', levels "
+                            "separated by single '/'", pattern=TOPIC_LEVELS)
+    tls_ca: str = key("", "CA certificate file for TLS; empty uses the system's CA store when any tls_* "
+                      "is set (no tls_* at all means no TLS)")
+    tls_cert: str = key("", "client certificate file for TLS (optional; setting it turns TLS on)")
+    tls_key: str = key("", "client key file for TLS (mode 0600; needs tls_cert unless the key is in it)")
     username: str = key("", "broker user name; the password comes from SITSENSE_MQTT_PASSWORD or "
                         "password_file, never from this file")
     password_file: str = key("", "file (mode 0600) holding the broker password")
@@ -132,14 +135,18 @@ class MqttConfig:
                                   "phone on mobile data is not flooded; alerts and events are not limited",
                                   lo=20, hi=100000)
     discovery: bool = key(True, "publish Home Assistant discovery configs")
-    discovery_prefix: str = key("homeassistant", "Home Assistant discovery prefix",
-                                pattern=r"^[A-Za-z0-9_/-]{1,64}$")
+    discovery_prefix: str = key("homeassistant", "Home Assistant discovery prefix", pattern=TOPIC_LEVELS)
     outbox_max: int = key(10000, "alerts and events kept on disk while the broker is away",
                           lo=100, hi=1000000)
     keepalive_s: int = key(60, "MQTT keepalive; the broker announces 'offline' about 1.5 times this "
                            "after the Pi vanishes without a goodbye", unit="s", lo=5, hi=1200)
     reconnect_max_s: int = key(60, "longest wait between reconnect attempts (the wait doubles from 1 s "
                                "up to this)", unit="s", lo=1, hi=3600)
+
+    @property
+    def tls(self) -> bool:
+        """TLS is on whenever any tls_* file is set (never a silent plaintext fallback)."""
+        return bool(self.tls_ca or self.tls_cert or self.tls_key)
 
 
 @dataclass(frozen=True)
@@ -297,31 +304,95 @@ def _cross_checks(cfg: Config, check_files: bool) -> list[str]:
         except Exception:
             problems.append(f"tracker.timezone = {cfg.tracker.timezone!r}: unknown time zone "
                             "(use an IANA name such as 'Europe/London', or '' for the system's)")
+    if check_files and cfg.posture.model:
+        problems.extend(_model_problems(cfg.posture.model))
     if check_files and cfg.mqtt.enabled:
-        for name in ("tls_ca", "tls_cert", "tls_key", "password_file"):
-            path = getattr(cfg.mqtt, name)
-            if path and path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
-                continue  # a systemd credential exists only inside the unit; 'run' checks it there
-            if path and not os.access(os.path.expanduser(path), os.R_OK):
-                problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
-            elif path and name == "password_file":
-                shared = _readable_by_others(os.stat(os.path.expanduser(path)).st_mode, path)
-                if shared:
-                    problems.append(f"mqtt.{name} = {path!r}: {shared}")
+        problems.extend(_mqtt_file_problems(cfg.mqtt))
     if bool(cfg.web.tls_cert) != bool(cfg.web.tls_key):
         problems.append("web.tls_cert and web.tls_key: set both (HTTPS) or neither (plain HTTP)")
     if check_files and cfg.web.enabled:
         for name in ("tls_cert", "tls_key", "password_file"):
             path = getattr(cfg.web, name)
-            if path and path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY"):
-                continue  # a systemd credential exists only inside the unit; 'run' checks it there
-            if path and not os.access(os.path.expanduser(path), os.R_OK):
+            if not path or _inside_unit_only(path):
+                continue
+            if not os.access(os.path.expanduser(path), os.R_OK):
                 problems.append(f"web.{name} = {path!r}: file missing or not readable by this user")
-            elif path and name == "password_file" and not path.startswith(CREDENTIALS_ROOT):
+            elif name in ("password_file", "tls_key"):
                 shared = _readable_by_others(os.stat(os.path.expanduser(path)).st_mode, path)
                 if shared:
                     problems.append(f"web.{name} = {path!r}: {shared}")
     return problems
+
+
+def _inside_unit_only(path: str) -> bool:
+    """A systemd credential exists only inside the unit; 'run' checks it there."""
+    return path.startswith(CREDENTIALS_ROOT) and not os.environ.get("CREDENTIALS_DIRECTORY")
+
+
+def _model_problems(path: str) -> list[str]:
+    """A posture.model that 'run' could not load (missing, or not a model this sitsense reads)."""
+    from .errors import ModelError
+    from .posture.model import PostureModel
+
+    try:
+        PostureModel.load(os.path.expanduser(path))
+    except ModelError as exc:
+        return [f"posture.model = {path!r}: {exc}"]
+    return []
+
+
+def _mqtt_file_problems(mqtt: MqttConfig, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The MQTT files and credentials 'run' would refuse: unreadable, shared secrets, empty passwords,
+    a password without a user, TLS files that do not load."""
+    problems = []
+    usable = {}
+    for name in ("tls_ca", "tls_cert", "tls_key", "password_file"):
+        path = getattr(mqtt, name)
+        if not path:
+            continue
+        if _inside_unit_only(path):
+            continue
+        if not os.access(os.path.expanduser(path), os.R_OK):
+            problems.append(f"mqtt.{name} = {path!r}: file missing or not readable by this user")
+            continue
+        usable[name] = os.path.expanduser(path)
+        if name == "tls_key":
+            shared = _readable_by_others(os.stat(usable[name]).st_mode, path)
+            if shared:
+                problems.append(f"mqtt.{name} = {path!r}: {shared}")
+    if mqtt.tls_key and not mqtt.tls_cert:
+        problems.append(f"mqtt.tls_key = {mqtt.tls_key!r}: set without mqtt.tls_cert; set the client certificate "
+                        "too (or put the key in the certificate file and leave tls_key empty)")
+    elif mqtt.tls and not problems:
+        problem = tls_problem(mqtt)
+        if problem:
+            problems.append(problem)
+    env = os.environ if environ is None else environ
+    if "password_file" in usable or env.get(PASSWORD_ENV):
+        try:
+            load_password(mqtt, env)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        else:
+            if not mqtt.username:
+                where = PASSWORD_ENV if env.get(PASSWORD_ENV) else "mqtt.password_file"
+                problems.append(f"mqtt.username = '': a password is set ({where}) but no user name; "
+                                "set mqtt.username too")
+    return problems
+
+
+def tls_problem(mqtt: MqttConfig) -> str | None:
+    """Why the TLS files cannot be used (as paho would load them), or None."""
+    import ssl
+
+    try:
+        context = ssl.create_default_context(cafile=os.path.expanduser(mqtt.tls_ca) if mqtt.tls_ca else None)
+        if mqtt.tls_cert:
+            context.load_cert_chain(os.path.expanduser(mqtt.tls_cert),
+                                    os.path.expanduser(mqtt.tls_key) if mqtt.tls_key else None)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        return f"mqtt.tls_ca/tls_cert/tls_key: the TLS files do not load ({getattr(exc, 'reason', None) or exc})"
+    return None
 
 
 # ---------------------------------------------------------------- secrets
@@ -347,7 +418,7 @@ def _readable_by_others(mode: int, path: str | os.PathLike[str]) -> str | None:
 def load_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> Secret | None:
     """The broker password: ``SITSENSE_MQTT_PASSWORD`` wins, else ``password_file`` (mode 0600 only).
 
-    Raises OutputError (the MQTT output cannot start) naming the file and what to do."""
+    Raises MqttSettingError (a config error: exit 78) naming the file and what to do."""
     env = os.environ if environ is None else environ
     if env.get(PASSWORD_ENV):
         return Secret(env[PASSWORD_ENV])
@@ -357,14 +428,14 @@ def load_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> 
     try:
         shared = _readable_by_others(path.stat().st_mode, path)
         if shared:
-            raise OutputError(f"mqtt.password_file = {str(path)!r}: {shared}")
+            raise MqttSettingError(f"mqtt.password_file = {str(path)!r}: {shared}")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"mqtt.password_file = {str(path)!r}: cannot read it ({exc.strerror}); "
+        raise MqttSettingError(f"mqtt.password_file = {str(path)!r}: cannot read it ({exc.strerror}); "
                           "create it with the password on one line, mode 0600") from None
     password = text.rstrip("\r\n")
     if not password:
-        raise OutputError(f"mqtt.password_file = {str(path)!r}: the file is empty")
+        raise MqttSettingError(f"mqtt.password_file = {str(path)!r}: the file is empty")
     return Secret(password)
 
 
@@ -374,7 +445,7 @@ def parse_hhmm_range(text: str) -> tuple[int, int]:
     if not m:
         raise ConfigError(f"{text!r}: expected HH:MM-HH:MM")
     a = int(m.group(1)) * 60 + int(m.group(2))
-    b = int(m.group(3)) * 60 + int(m.group(4))
+    b = 24 * 60 if m.group(5) else int(m.group(3)) * 60 + int(m.group(4))
     return a, b
 
 

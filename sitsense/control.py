@@ -146,14 +146,15 @@ def check_args(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
             allowed = ", ".join(schema) or "none"
             raise RequestRejected(f"{name}: unknown field {key!r} (allowed: {allowed})")
         if spec.kind is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise RequestRejected(f"{name}.{key}: must be a number, not {value!r}")
-            if not spec.lo <= value <= spec.hi:
-                raise RequestRejected(f"{name}.{key} = {value}: out of range ({spec.lo:g}..{spec.hi:g})")
-            args[key] = float(value)
+            number = _finite(value)
+            if number is None:
+                raise RequestRejected(f"{name}.{key}: must be a number, not {_short(value)}")
+            if not spec.lo <= number <= spec.hi:
+                raise RequestRejected(f"{name}.{key} = {_short(value)}: out of range ({spec.lo:g}..{spec.hi:g})")
+            args[key] = number
         else:
             if not isinstance(value, str):
-                raise RequestRejected(f"{name}.{key}: must be a string, not {value!r}")
+                raise RequestRejected(f"{name}.{key}: must be a string, not {_short(value)}")
             if not ID_RE.match(value):
                 raise RequestRejected(f"{name}.{key}: must be 1-128 letters, digits or '_.:-'")
             args[key] = value
@@ -161,6 +162,24 @@ def check_args(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     if missing:
         raise RequestRejected(f"{name}: missing field {missing[0]!r}")
     return args
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float; None for bools, non-numbers, NaN, infinities and integers too
+    large for a float (``10**400`` in a command must be a rejection, not an OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: Any) -> str:
+    """A value for a one-line answer: a 1000-digit number or a long list is cut."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def execute(target: Target, request: Request, t: float) -> tuple[dict[str, Any], list[Event]]:

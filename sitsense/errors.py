@@ -63,6 +63,10 @@ class OutputError(SitsenseError, RuntimeError):
     """Error raised when an output (buzzer, MQTT) is misconfigured."""
 
 
+class MqttSettingError(ConfigError, OutputError):
+    """Error raised when an MQTT setting cannot work (credentials, TLS files): a config error, exit 78."""
+
+
 class NothingToReport(SitsenseError, LookupError):
     """Error raised when there is no recorded day to report on (none stored, or a trace too short)."""
 

@@ -169,6 +169,16 @@ class HoldCue(Event):
 
 
 @dataclass(frozen=True)
+class ExerciseRecognised(Event):
+    """A stretch of time in which the wearer's movement matched a dynamic release."""
+
+    type: ClassVar[str] = "exercise_seen"
+    exercise_id: str
+    start_t: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class DaySummary(Event):
     """Statistics of one local day (at midnight) or of the run so far (type ``summary`` at the end)."""
 

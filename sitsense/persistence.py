@@ -15,28 +15,34 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import logging
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import VERSION, Checked, check
 from .errors import StoreError
-from .events import Calibrated, DaySummary, Event
+from .events import Acknowledged, Alert, Calibrated, DaySummary, Event, HoldCue, RunSummary
 from .outputs.base import StateSnapshot
+from .posture import PostureClassifier
 from .store import Store
 from .tracker import DayStats, Tracker, settle_pending
 
 log = logging.getLogger(__name__)
 
 RESUME_BOUT_MAX_GAP_S = 300.0
-SKIP_EVENT_TYPES = {"hold"}  # buzzer cues are transient; everything else goes to the log (reports need postures)
+NOT_LOGGED = (HoldCue,)  # buzzer cues are transient; everything else goes to the log (reports need postures)
+WRITTEN_AT_ONCE = (Alert, Calibrated, Acknowledged)  # rare, and they matter: not left to the next checkpoint
 
 
 class StateKeeper:
     """An output that logs events to the store and checkpoints the tracker."""
 
-    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0, classifier: Any = None):
+    def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0,
+                 classifier: PostureClassifier | None = None):
         self.store = store
         self.tracker = tracker
         self.classifier = classifier
@@ -50,31 +56,40 @@ class StateKeeper:
     # ------------------------------------------------------------------ resume
 
     def resume(self, now_t: float, now_wall: datetime) -> str:
-        """Restore the tracker from the last checkpoint; returns what was done, for the log."""
-        saved = self.store.get("tracker")
-        if not saved or "snapshot" not in saved:
+        """Restore the tracker from the last checkpoint; returns what was done, for the log.
+
+        A damaged checkpoint never stops the service: what can be read is kept (see
+        ``sitsense.checkpoint``), the stored text is moved aside to ``<db>.damaged-<time>.json``
+        and one WARNING names what was wrong.
+        """
+        checked = self._read_checkpoint()
+        if checked is None:
             return "no saved state: starting fresh"
-        try:
-            snap = saved["snapshot"]
-            saved_wall = datetime.fromisoformat(saved["wall"])
-            saved_t = float(saved["t"])
-            day = snap["today"]["day"]
-        except (KeyError, TypeError, ValueError):
+        if checked.state is None:
             return "saved state unreadable: starting fresh"
+        saved = checked.state
+        snap = saved["snapshot"]
+        day = snap["today"]["day"]
+        saved_t = saved["t"] if checked.resumable else 0.0
         today = now_wall.date().isoformat()
         if day and day < today:
             stats = DayStats.from_dict(snap["today"])
-            open_bout = saved_t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
-            # prompts still waiting when it stopped: their day is over, so settle them now (a break in
-            # progress counts as heeded) and log them on that day
-            outcomes = settle_pending(snap, saved_t)
-            stats.heeded += sum(1 for o in outcomes if o.heeded)
-            self._pending += [(saved_wall.isoformat(), o) for o in outcomes]
+            open_bout = saved_t - snap["bout_start_t"] if snap["bout_start_t"] is not None else 0.0
+            if checked.resumable:
+                # prompts still waiting when it stopped: their day is over, so settle them now (a break
+                # in progress counts as heeded) and log them on that day
+                outcomes = settle_pending(snap, saved_t)
+                stats.heeded += sum(1 for o in outcomes if o.heeded)
+                self._pending += [(saved["wall"], o) for o in outcomes]
             self.store.save_day(stats.summary(saved_t, open_bout_s=open_bout))
             return f"saved day {day} is over: stored it in the history"
         if day > today:
             return f"saved day {day} is in the future (clock not set yet?): starting fresh"
-        gap_s = (now_wall - saved_wall).total_seconds()
+        if not checked.resumable:
+            self.tracker.restore(snap)  # the day's totals, and a fresh bout
+            self._restore_calibration(saved.get("calibration"))
+            return f"kept today's totals from a damaged checkpoint (today {day})"
+        gap_s = (now_wall - datetime.fromisoformat(saved["wall"])).total_seconds()
         if gap_s < 0:
             gap_s = 0.0  # the clock went back (no RTC): assume a quick restart
         shift = now_t - gap_s - saved_t
@@ -84,6 +99,45 @@ class StateKeeper:
         if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
             self.tracker.close_bout(saved_t + shift)
         return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
+
+    def _read_checkpoint(self) -> Checked | None:
+        """The stored checkpoint, migrated and checked; a damaged one is moved aside (one WARNING)."""
+        text = self.store.get_text("tracker")
+        if text is None:
+            return None
+        try:
+            checked = check(json.loads(text))
+        except ValueError as exc:  # not JSON (a flipped bit in a bracket or a quote)
+            msg = getattr(exc, "msg", str(exc))
+            pos = getattr(exc, "pos", None)
+            checked = Checked(None, [f"checkpoint: not JSON ({msg}{f' at character {pos}' if pos is not None else ''})"])
+        except RecursionError:
+            checked = Checked(None, ["checkpoint: nested too deeply to be one"])
+        if checked.problems:
+            self._set_aside(text, checked)
+        elif checked.migrated_from is not None:
+            log.info("state: migrated the checkpoint from version %d to %d", checked.migrated_from, VERSION)
+        return checked
+
+    def _set_aside(self, text: str, checked: Checked) -> None:
+        """Keep the damaged checkpoint's text beside the database and say what was wrong, once."""
+        shown = "; ".join(checked.problems[:4])
+        if len(checked.problems) > 4:
+            shown += f"; and {len(checked.problems) - 4} more"
+        if checked.state is None:
+            kept = "started the day afresh"
+        elif not checked.resumable:
+            kept = "kept today's totals and started a fresh sitting bout"
+        else:
+            kept = "kept the rest"
+        aside = Path(f"{self.store.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}.json")
+        try:
+            aside.write_text(text, encoding="utf-8", errors="replace")
+            self.store.delete("tracker")
+            where = f"moved it to {aside}"
+        except Exception as exc:  # a full or read-only disk: the warning is all there is
+            where = f"could not move it aside ({getattr(exc, 'strerror', None) or exc})"
+        log.warning("state: the checkpoint in %s is damaged (%s); %s; %s", self.store.path, shown, kept, where)
 
     @property
     def calibration(self) -> dict[str, Any] | None:
@@ -112,12 +166,12 @@ class StateKeeper:
             self._calibration = {"source": event.source, "upright_g": [float(x) for x in event.upright_g]}
         if self._last_wall is None:
             return
-        if isinstance(event, DaySummary) and event.type == "day_summary":
+        if isinstance(event, DaySummary) and not isinstance(event, RunSummary):
             self.store.save_day(event)
-        if event.type not in SKIP_EVENT_TYPES:
+        if not isinstance(event, NOT_LOGGED):
             self._pending.append((self._last_wall.isoformat(), event))
-            if event.type in ("alert", "calibration", "acknowledged"):
-                self.checkpoint()  # rare and they matter: write them at once
+            if isinstance(event, WRITTEN_AT_ONCE):
+                self.checkpoint()
 
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall
@@ -134,8 +188,8 @@ class StateKeeper:
     def checkpoint(self) -> None:
         if self._last_t is None or self._last_wall is None:
             return
-        state: dict[str, Any] = {"snapshot": self.tracker.snapshot(), "wall": self._last_wall.isoformat(),
-                                 "t": self._last_t}
+        state: dict[str, Any] = {"version": VERSION, "snapshot": self.tracker.snapshot(),
+                                 "wall": self._last_wall.isoformat(), "t": self._last_t}
         if self._calibration is not None:
             state["calibration"] = self._calibration
         try:

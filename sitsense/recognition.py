@@ -6,18 +6,18 @@ Pure numpy over windows of ``(n, 3)`` acceleration in g. What the pelvis shows w
   (about 0.6-1.5 Hz) while the vertical stays quiet;
 - walking lunges: a slow, deep vertical cycle (one lunge every 1.6-5 s) with a forward lean.
 The rules below read those three signatures from autocorrelation peaks. Reliability is measured
-on synthetic signals (``sitsense.exercise_synth``) and on real walking/standing windows; see
-docs-drafts/coach.md. Without real recordings of the exercises it is a prototype, not proof.
+on synthetic signals (``sitsense.exercise_synth``) and on real walking/standing windows
+(``bench/recognition.py``, figures in the README). Without real recordings of the exercises it is
+a prototype, not proof.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from .events import Event
+from .events import ExerciseRecognised
 
 LABELS = ("still", "walking", "leg_swings", "lunges", "other")
 EXERCISE_LABELS = {"leg_swings": "leg_swings", "lunges": "walking_lunges"}  # label -> catalogue id
@@ -38,16 +38,6 @@ class WindowFeatures:
     vert_step_peak: float  # autocorrelation peak at walking step periods (0.35-0.8 s)
     horiz_period_s: float
     horiz_peak: float
-
-
-@dataclass(frozen=True)
-class ExerciseRecognised(Event):
-    """A stretch of time in which the wearer's movement matched a dynamic release."""
-
-    type: ClassVar[str] = "exercise_seen"
-    exercise_id: str
-    start_t: float
-    duration_s: float
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:

@@ -137,7 +137,8 @@ class TimelineRecorder:
 
 
 def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayReport]:
-    """Replay ``trace`` through the Service and report each day it covers."""
+    """Replay ``trace`` (a Trace, or a TraceReader streaming a file) through the Service and report
+    each day it covers."""
     from .clock import SimClock
     from .progress import Progress
     from .sensor.source import ReplaySource
@@ -148,11 +149,12 @@ def from_trace(trace, cfg, *, start: datetime, quiet: bool = True) -> list[DayRe
         from zoneinfo import ZoneInfo
         tz = ZoneInfo(cfg.tracker.timezone)
     clock = SimClock(start, tz=tz)
-    service = build_service(cfg, source=ReplaySource(trace, clock), clock=clock, console=False)
+    source = ReplaySource(trace, clock)
+    service = build_service(cfg, source=source, clock=clock, console=False)
     recorder = TimelineRecorder(service.wall_at)
     service.outputs.append(recorder)
-    bar = Progress(trace.duration_s, "report", quiet=quiet)
-    service.block_hooks.append(lambda s: bar.update((s.last_t or 0) - trace.t_s[0]))
+    bar = Progress(source.progress()[1], "report", quiet=quiet)
+    service.block_hooks.append(lambda s: bar.update(source.progress()[0]))
     with bar:
         service.run()
     return recorder.finish(service.wall_at(service.last_t or 0.0))
@@ -171,16 +173,16 @@ def stored_days(store, n: int | None = None) -> dict[str, dict[str, Any]]:
 
 def _day_in_progress(store) -> dict[str, Any] | None:
     """The statistics of the day the last checkpoint was counting, as a day summary's dict."""
+    from .checkpoint import check
     from .tracker import DayStats
 
-    saved = store.get("tracker")
-    try:
-        snap = saved["snapshot"]
-        stats = DayStats.from_dict(snap["today"])
-        t = float(saved["t"])
-        open_bout = t - snap["bout_start_t"] if snap.get("bout_start_t") is not None else 0.0
-    except (TypeError, KeyError, ValueError):
+    saved = check(store.get("tracker")).state  # a damaged checkpoint: what can be read of it
+    if saved is None:
         return None
+    snap = saved["snapshot"]
+    stats = DayStats.from_dict(snap["today"])
+    t = saved["t"] or 0.0
+    open_bout = t - snap["bout_start_t"] if snap["bout_start_t"] is not None else 0.0
     if not stats.day:
         return None
     d = stats.summary(t, open_bout_s=open_bout).to_dict()

@@ -10,17 +10,17 @@ import logging
 import math
 import queue
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TypeGuard
 
 import numpy as np
 
-from .clock import Clock, SimClock, shift_wall
+from .clock import Clock
 from .config import Config
-from .events import Alert, AlertOutcome, Calibrated, Event, PostureChanged, RunSummary, SensorStatus
+from .events import Alert, AlertOutcome, Event, PostureChanged, RunSummary, SensorStatus
 from .control import Request, execute
-from .outputs.base import Output, StateSnapshot
+from .outputs.base import Output, StateSnapshot, WantsFreshState
 from .posture import PostureClassifier, make_classifier
-from .sensor.source import SampleSource
+from .sensor.source import ReportsStatus, SampleSource, TakesWakeups
 from .tracker import Tracker
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ class Service:
         self.cfg = cfg
         self.clock = clock
         self.source = source
+        # the source's optional capabilities, looked up once (a protocol check costs microseconds)
+        self._status_source = source if isinstance(source, ReportsStatus) else None
+        self._wakeable_source = source if isinstance(source, TakesWakeups) else None
         rate = sample_rate_hz or (source.sample_rate_hz if source else cfg.sensor.sample_rate_hz)
         self.sample_rate_hz = rate
         self.classifier = classifier or make_classifier(cfg.posture, rate)
@@ -56,7 +59,6 @@ class Service:
         self.resumable = False
         self._state_t: float | None = None  # t of the last state given to the outputs
         self._stop = False
-        self._wall_base: tuple[float, datetime] | None = None
         self.block_hooks: list = []  # called after every block (watchdog, status lines)
 
     # ------------------------------------------------------------------ loop
@@ -85,17 +87,14 @@ class Service:
 
     def process_block(self, t_s: np.ndarray, accel_g: np.ndarray) -> None:
         """Classify a block, step the tracker for every completed step, and dispatch events."""
-        pop_sensor = getattr(self.source, "pop_events", None)
         status = None  # the sensor's new status, shown once the postures before it are decided
-        if pop_sensor:
-            for ev in pop_sensor():
+        if self._status_source is not None:
+            for ev in self._status_source.pop_events():
                 if isinstance(ev, SensorStatus):
                     status = ev
                 self._emit(ev)
         if status is not None and status.status == self.sensor_status:
             status = None
-        if len(t_s):
-            self._wall_base = self._wall_anchor(float(t_s[-1]))
         estimates = self.classifier.process(t_s, accel_g)
         if status is not None or (len(t_s) and self._decide_now(float(t_s[-1]))):
             estimates += self.classifier.flush()
@@ -146,21 +145,19 @@ class Service:
 
     def _ask_for_the_next_alert(self) -> None:
         """Have a live source read the sensor right after the step in which the next alert falls due."""
-        wake_at = getattr(self.source, "wake_at", None)
-        due = self.tracker.next_alert_t if self.tracker.bout_start_t is not None else None
-        if wake_at is None or due is None or self.tracker.reminders >= self.tracker.cfg.max_reminders:
+        due = self.tracker.next_alert_at()
+        if self._wakeable_source is None or due is None:
             return
         step = self.classifier.step_s
         step_end = math.ceil(due / step - 1e-9) * step
-        wake_at(step_end + 2.0 / self.sample_rate_hz + ALERT_WAKE_MARGIN_S)
+        self._wakeable_source.wake_at(step_end + 2.0 / self.sample_rate_hz + ALERT_WAKE_MARGIN_S)
 
 
     def _decide_now(self, t: float) -> bool:
         """Postures up to ``t`` are needed now: an alert may fall due, or a checkpoint is due."""
         if self.tracker.alert_due(t, self.wall_at):
             return True
-        return any(getattr(out, "wants_fresh_state", None) is not None and out.wants_fresh_state(t)
-                   for out in self.outputs)
+        return any(_wants_fresh_state(out) and out.wants_fresh_state(t) for out in self.outputs)
 
     def finish(self) -> RunSummary:
         """Decide what the classifier still holds back, then emit and return the final summary.
@@ -171,7 +168,7 @@ class Service:
         self._apply(self.classifier.flush())
         t = self.last_t if self.last_t is not None else 0.0
         if not self.resumable:
-            for ev in self.tracker.flush(t):
+            for ev in self.tracker.final_outcomes(t):
                 self._dispatch(ev)
         summary = self.tracker.summary(t)
         self._emit(summary)
@@ -209,7 +206,8 @@ class Service:
         state = StateSnapshot(t=t, wall=wall, posture=self.posture, p=self.p, bout_s=tr.bout_s(t),
                               sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
                               alerts_today=tr.today.alerts, release_today_s=tr.today.release_s,
-                              sensor=self.sensor_status, paused_until_t=tr.paused_until_t)
+                              sensor=self.sensor_status, paused_until_t=tr.paused_until_t,
+                              snoozed_until_t=tr.snoozed_until_t)
         for out in self.outputs:
             try:
                 out.update_state(state)
@@ -241,23 +239,19 @@ class Service:
 
     # ------------------------------------------------------------------ time
 
-    def _wall_anchor(self, t: float) -> tuple[float, datetime]:
-        if isinstance(self.clock, SimClock):
-            return t, self.clock.wall_at(t)
-        return t, shift_wall(self.clock.wall(), t - self.clock.monotonic())
-
     def wall_at(self, t: float) -> datetime:
         """Local wall time of monotonic ``t``."""
-        if isinstance(self.clock, SimClock):
-            return self.clock.wall_at(t)
-        base_t, base_wall = self._wall_base or self._wall_anchor(t)
-        return shift_wall(base_wall, t - base_t)
+        return self.clock.wall_at(t)
 
 
-def calibrated_reference(events: Iterable[Event]) -> tuple[float, float, float] | None:
-    """The last upright reference among events (for tests and the store)."""
-    ref = None
-    for ev in events:
-        if isinstance(ev, Calibrated):
-            ref = ev.upright_g
-    return ref
+_FRESH_STATE_CLASSES: dict[type, bool] = {}
+
+
+def _wants_fresh_state(out: object) -> TypeGuard[WantsFreshState]:
+    """Whether an output implements ``WantsFreshState`` (asked once per class: a protocol check
+    costs microseconds, and this runs every block)."""
+    cls = type(out)
+    known = _FRESH_STATE_CLASSES.get(cls)
+    if known is None:
+        known = _FRESH_STATE_CLASSES[cls] = issubclass(cls, WantsFreshState)
+    return known

@@ -137,6 +137,17 @@ class Store:
             log.warning("state key %s is unreadable; ignoring it", key)
             return None
 
+    def get_text(self, key: str) -> str | None:
+        """The stored text of ``key`` as it is (bytes that are not UTF-8 replaced), or None."""
+        assert self.conn is not None
+        row = self.conn.execute("SELECT CAST(value AS BLOB) FROM kv WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0]).decode("utf-8", errors="replace")
+
+    def delete(self, key: str) -> None:
+        assert self.conn is not None
+        with self.conn:
+            self.conn.execute("DELETE FROM kv WHERE key=?", (key,))
+
     def put(self, key: str, value: Any) -> None:
         assert self.conn is not None
         with self.conn:

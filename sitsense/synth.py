@@ -20,6 +20,7 @@ The model, in the body frame (x up, y left, z forward), for a sensor on the belt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -63,89 +64,296 @@ def _up_in_body(pitch_rad: np.ndarray, roll_rad: np.ndarray) -> np.ndarray:
 
 
 TABLE_G = np.array([0.0, 0.0, 1.0])  # board face-up on a table: gravity through its z axis
+CHUNK_SAMPLES = 1 << 15  # samples made at once (11 min at 50 Hz): memory does not grow with the plan
+_STATS_BLOCK = 1 << 16  # fixed, so the normalising statistics do not depend on the chunk size
+SWAY_WINDOW_S = 20.0  # the slow sway is a random walk less its centred 20 s moving mean
+MICRO_WINDOW = 5  # samples of the low-pass on the body micro-motion
 
 
 def synthesize(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0, seed: int = 0,
                start_time: str | None = None, transition_s: float = 2.5) -> Trace:
-    """A labelled trace following ``plan`` [(posture, seconds), ...] for one synthetic wearer."""
-    rng = np.random.default_rng(seed)
-    w = Wearer.draw(rng)
-    pitch_of = {"standing": 0.0, "walking": 4.0, "sitting": w.sit_pitch_deg, "lying": 88.0}
-    n_total = int(round(sum(s for _, s in plan) * sample_rate_hz))
-    pitch = np.zeros(n_total)
-    roll = np.zeros(n_total)
-    labels = np.full(n_total, LABEL_CODE["unknown"], dtype=np.int8)
-    worn = np.ones(n_total, dtype=bool)
-    walking = np.zeros(n_total, dtype=bool)
-    burst = np.zeros(n_total)
-    i = 0
-    prev = None
-    for posture, seconds in plan:
-        n = int(round(seconds * sample_rate_hz))
-        seg = slice(i, min(i + n, n_total))
-        labels[seg] = LABEL_CODE[posture]
-        if posture == "not_worn":
-            worn[seg] = False
-        else:
-            pitch[seg] = pitch_of[posture] + rng.normal(0, 1.0)
-            roll[seg] = w.lie_roll_deg if posture == "lying" else rng.normal(0, 2.0)
-            walking[seg] = posture == "walking"
-        if prev is not None and prev != posture and "not_worn" not in (prev, posture) \
-                and {prev, posture} != {"standing", "walking"}:
-            k = min(int(transition_s * sample_rate_hz), n // 2)
-            a, b = i, i + k
-            ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, k))
-            p0 = pitch[a - 1]
-            r0 = roll[a - 1]
-            pitch[a:b] = p0 + (pitch[b] - p0) * ramp
-            roll[a:b] = r0 + (roll[b] - r0) * ramp
-            burst[a:b] = np.sin(np.linspace(0, np.pi, k)) * 0.25
-            labels[a:b] = LABEL_CODE["transition"]
-        i += n
-        prev = posture
-    t = np.arange(n_total) / sample_rate_hz
-    # micro-movement: breathing and a slow random-walk sway of the orientation
-    sway = np.cumsum(rng.normal(0, 1, (n_total, 2)), axis=0)
-    sway -= _moving_mean(sway, int(20 * sample_rate_hz))
-    sway *= w.sway_deg / max(np.std(sway), 1e-9)
-    breath = 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 0.3) * t)
-    fidget = _fidgets(rng, n_total, sample_rate_hz) * (labels == LABEL_CODE["sitting"])
-    up = _up_in_body(np.radians(pitch + sway[:, 0] + breath + fidget), np.radians(roll + sway[:, 1]))
-    acc_body = up.copy()
-    # gait
-    phase = 2 * np.pi * w.step_hz * t
-    acc_body[:, 0] += walking * w.gait_g * np.sin(phase)
-    acc_body[:, 2] += walking * 0.12 * np.sin(phase + 0.8)
-    acc_body[:, 1] += walking * 0.08 * np.sin(phase / 2)
-    acc_body[:, 2] += burst * np.sin(np.linspace(0, 6 * np.pi, n_total))
-    # body micro-motion (heartbeat, muscle tone): a few mg, low-passed, only while worn
-    micro = _moving_mean(rng.normal(0, 1, (n_total, 3)), 5)
-    acc_body += micro * (0.004 / max(float(micro.std()), 1e-9))
-    acc_sensor = acc_body @ w.mount.T
-    acc_sensor[~worn] = TABLE_G
-    acc_sensor += rng.normal(0, 0.002, acc_sensor.shape)
-    acc_sensor = np.round(acc_sensor * LSB_PER_G) / LSB_PER_G
+    """A labelled trace following ``plan`` [(posture, seconds), ...] for one synthetic wearer, in memory.
+
+    For long plans use ``synth_chunks``, which yields the very same samples piece by piece.
+    """
+    parts = list(synth_chunks(plan, sample_rate_hz=sample_rate_hz, seed=seed, transition_s=transition_s))
+    meta = synth_metadata(plan, sample_rate_hz=sample_rate_hz, seed=seed, start_time=start_time)
+    if not parts:
+        return Trace(np.zeros(0), np.zeros((0, 3)), np.zeros(0, dtype=np.int8), meta, "synth")
+    return Trace(np.concatenate([p.t_s for p in parts]), np.concatenate([p.accel_g for p in parts]),
+                 np.concatenate([p.labels for p in parts]), meta, "synth")
+
+
+def synth_metadata(plan: list[tuple[str, float]], *, sample_rate_hz: float, seed: int,
+                   start_time: str | None = None) -> dict[str, str]:
     meta = {"sample_rate_hz": f"{sample_rate_hz:g}", "source": "sitsense synth", "seed": str(seed),
-            "plan": ", ".join(f"{p} {s:g}s" for p, s in plan)}
+            "plan": plan_text(plan)}
     if start_time:
         meta["start_time"] = start_time
-    return Trace(t, acc_sensor, labels, meta, "synth")
+    return meta
 
 
-def _moving_mean(x: np.ndarray, n: int) -> np.ndarray:
-    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x]), axis=0)
-    idx = np.arange(len(x))
-    lo = np.maximum(idx - n // 2, 0)
-    hi = np.minimum(idx + n // 2 + 1, len(x))
-    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+PLAN_TEXT_MAX = 1 << 16  # characters of the plan kept in the metadata (a trace line may hold 1 MiB)
 
 
-def _fidgets(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarray:
-    """Occasional small shifts of the pelvis while seated (degrees)."""
-    out = np.zeros(n)
-    count = max(1, int(n / rate_hz / 120))  # about one every two minutes
-    for start in rng.integers(0, n, count):
-        k = int(rate_hz * rng.uniform(1, 3))
-        seg = np.sin(np.linspace(0, np.pi, k)) * rng.uniform(2, 6)
-        out[start:start + k] += seg[: max(0, min(k, n - start))]
+def plan_text(plan: list[tuple[str, float]]) -> str:
+    """The plan for a trace's metadata; a very long plan is cut short, saying how many items it had."""
+    text = ", ".join(f"{p} {s:g}s" for p, s in plan)
+    if len(text) <= PLAN_TEXT_MAX:
+        return text
+    return text[:PLAN_TEXT_MAX].rsplit(", ", 1)[0] + f", ... ({len(plan)} items)"
+
+
+def synth_chunks(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0, seed: int = 0,
+                 transition_s: float = 2.5, chunk_samples: int = CHUNK_SAMPLES) -> Iterator[Trace]:
+    """The trace of ``plan`` as pieces of ``chunk_samples``: the same samples whatever the piece size.
+
+    Everything the model draws comes from one seeded generator in a fixed order; the two terms
+    normalised by their spread over the whole trace (sway, micro-motion) get it from a first pass
+    over their own random numbers, at a fixed block size, so no piece depends on how they are cut.
+    """
+    rate = sample_rate_hz
+    rng = np.random.default_rng(seed)
+    wearer = Wearer.draw(rng)
+    script = _Script(plan, wearer, rng, rate, transition_s)
+    n = script.n_total
+    sway_half = int(SWAY_WINDOW_S * rate) // 2
+    sway_rng = _copy(rng)
+    sway_scale = wearer.sway_deg / max(_spread(_sway_blocks(rng, n, sway_half, _STATS_BLOCK)), 1e-9)
+    breath_hz = rng.uniform(0.2, 0.3)
+    fidgets = _Fidgets(rng, n, rate)
+    micro_rng = _copy(rng)
+    micro_scale = 0.004 / max(_spread(_micro_blocks(rng, n, _STATS_BLOCK)), 1e-9)
+    noise_rng = rng
+    sway = _Rows(_sway_blocks(sway_rng, n, sway_half, chunk_samples))
+    micro = _Rows(_micro_blocks(micro_rng, n, chunk_samples))
+    burst_step = 6 * np.pi / (n - 1) if n > 1 else 0.0
+    for lo in range(0, n, chunk_samples):
+        hi = min(lo + chunk_samples, n)
+        k = hi - lo
+        t = np.arange(lo, hi) / rate
+        pitch, roll, labels, worn, walking, burst = script.fill(lo, hi)
+        sway_deg = sway.take(k)
+        sway_deg *= sway_scale
+        breath = 0.4 * np.sin(2 * np.pi * breath_hz * t)
+        fidget = fidgets.fill(lo, hi) * (labels == LABEL_CODE["sitting"])
+        up = _up_in_body(np.radians(pitch + sway_deg[:, 0] + breath + fidget), np.radians(roll + sway_deg[:, 1]))
+        acc_body = up.copy()
+        # gait
+        phase = 2 * np.pi * wearer.step_hz * t
+        acc_body[:, 0] += walking * wearer.gait_g * np.sin(phase)
+        acc_body[:, 2] += walking * 0.12 * np.sin(phase + 0.8)
+        acc_body[:, 1] += walking * 0.08 * np.sin(phase / 2)
+        acc_body[:, 2] += burst * np.sin(_linspace_part(6 * np.pi, burst_step, n, lo, hi))
+        # body micro-motion (heartbeat, muscle tone): a few mg, low-passed, only while worn
+        acc_body += micro.take(k) * micro_scale
+        acc_sensor = _rotate(acc_body, wearer.mount)
+        acc_sensor[~worn] = TABLE_G
+        acc_sensor += noise_rng.normal(0, 0.002, acc_sensor.shape)
+        acc_sensor = np.round(acc_sensor * LSB_PER_G) / LSB_PER_G
+        yield Trace(t, acc_sensor, labels, {}, "synth")
+
+
+class _Script:
+    """The plan as samples: posture label, pelvis pitch and roll, worn, walking, transition burst."""
+
+    def __init__(self, plan: list[tuple[str, float]], w: Wearer, rng: np.random.Generator, rate: float,
+                 transition_s: float):
+        pitch_of = {"standing": 0.0, "walking": 4.0, "sitting": w.sit_pitch_deg, "lying": 88.0}
+        self.n_total = int(round(sum(s for _, s in plan) * rate))
+        self.items = []  # (start, stop, label code, worn, walking, pitch, roll)
+        self.ramps = []  # (start, samples, pitch from, pitch to, roll from, roll to)
+        i = 0
+        prev = None
+        for posture, seconds in plan:
+            n = int(round(seconds * rate))
+            a, b = i, min(i + n, self.n_total)
+            worn = posture != "not_worn"
+            pitch = roll = 0.0
+            if worn:
+                pitch = pitch_of[posture] + rng.normal(0, 1.0)
+                roll = w.lie_roll_deg if posture == "lying" else rng.normal(0, 2.0)
+            if b > a:
+                self.items.append((a, b, LABEL_CODE[posture], worn, posture == "walking", pitch, roll))
+            if prev is not None and prev != posture and "not_worn" not in (prev, posture) \
+                    and {prev, posture} != {"standing", "walking"} and b > a:
+                k = min(int(transition_s * rate), n // 2, b - a)
+                before = self.items[-2] if len(self.items) > 1 else None
+                if k > 0 and before is not None and before[1] == a:
+                    self.ramps.append((a, k, before[5], pitch, before[6], roll))
+            i += n
+            prev = posture
+        self.starts = np.array([item[0] for item in self.items], dtype=np.int64)
+
+    def fill(self, lo: int, hi: int):
+        k = hi - lo
+        pitch, roll, burst = np.zeros(k), np.zeros(k), np.zeros(k)
+        labels = np.full(k, LABEL_CODE["unknown"], dtype=np.int8)
+        worn = np.ones(k, dtype=bool)
+        walking = np.zeros(k, dtype=bool)
+        first = max(int(np.searchsorted(self.starts, lo, side="right")) - 1, 0)
+        for a, b, code, on, walks, p, r in self.items[first:]:
+            if a >= hi:
+                break
+            seg = slice(max(a, lo) - lo, min(b, hi) - lo)
+            labels[seg] = code
+            worn[seg] = on
+            walking[seg] = walks
+            pitch[seg] = p
+            roll[seg] = r
+        for a, n, p0, p1, r0, r1 in self.ramps:  # few: one per change of posture
+            if a >= hi or a + n <= lo:
+                continue
+            ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))
+            part = slice(max(a, lo) - a, min(a + n, hi) - a)
+            seg = slice(max(a, lo) - lo, min(a + n, hi) - lo)
+            pitch[seg] = p0 + (p1 - p0) * ramp[part]
+            roll[seg] = r0 + (r1 - r0) * ramp[part]
+            burst[seg] = (np.sin(np.linspace(0, np.pi, n)) * 0.25)[part]
+            labels[seg] = LABEL_CODE["transition"]
+        return pitch, roll, labels, worn, walking, burst
+
+
+class _Fidgets:
+    """Occasional small shifts of the pelvis while seated (degrees): about one every two minutes."""
+
+    def __init__(self, rng: np.random.Generator, n: int, rate_hz: float):
+        count = max(1, int(n / rate_hz / 120))
+        self.events = []  # (start, samples, amplitude), in the order they were drawn
+        for start in rng.integers(0, n, count):
+            k = int(rate_hz * rng.uniform(1, 3))
+            self.events.append((int(start), k, rng.uniform(2, 6)))
+        self.n = n
+        self.order = sorted(range(len(self.events)), key=lambda j: self.events[j][0])
+        self.sorted_starts = np.array([self.events[j][0] for j in self.order], dtype=np.int64)
+        self.longest = max(k for _, k, _ in self.events)
+
+    def fill(self, lo: int, hi: int) -> np.ndarray:
+        out = np.zeros(hi - lo)
+        a = int(np.searchsorted(self.sorted_starts, lo - self.longest, side="left"))
+        b = int(np.searchsorted(self.sorted_starts, hi, side="left"))
+        for j in sorted(self.order[a:b]):  # added in the order drawn, as overlapping shifts add up
+            start, k, amplitude = self.events[j]
+            stop = min(start + k, self.n, hi)
+            if stop <= lo:
+                continue
+            seg = np.sin(np.linspace(0, np.pi, k)) * amplitude
+            first = max(start, lo)
+            out[first - lo:stop - lo] += seg[first - start:stop - start]
+        return out
+
+
+def _rotate(body: np.ndarray, mount: np.ndarray) -> np.ndarray:
+    """``body @ mount.T`` row by row, written out so no BLAS kernel makes a row depend on its neighbours."""
+    out = np.empty_like(body)
+    for i in range(3):
+        out[:, i] = body[:, 0] * mount[i, 0] + body[:, 1] * mount[i, 1] + body[:, 2] * mount[i, 2]
     return out
+
+
+def _linspace_part(stop: float, step: float, num: int, lo: int, hi: int) -> np.ndarray:
+    """``np.linspace(0, stop, num)[lo:hi]``, computed the way numpy computes it."""
+    y = np.arange(lo, hi, dtype=np.float64)
+    y *= step
+    y += 0.0
+    if hi == num and num > 1:
+        y[-1] = stop
+    return y
+
+
+def _copy(rng: np.random.Generator) -> np.random.Generator:
+    """A generator that will draw what ``rng`` would draw next."""
+    twin = np.random.Generator(type(rng.bit_generator)())
+    twin.bit_generator.state = rng.bit_generator.state
+    return twin
+
+
+class _Rows:
+    """Exactly ``k`` rows at a time from an iterator of blocks of rows."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]):
+        self.blocks = blocks
+        self.left: np.ndarray | None = None
+
+    def take(self, k: int) -> np.ndarray:
+        parts = []
+        while k > 0:
+            if self.left is None or len(self.left) == 0:
+                self.left = next(self.blocks)
+            parts.append(self.left[:k])
+            k -= len(parts[-1])
+            self.left = self.left[len(parts[-1]):]
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+
+
+class _CentredMean:
+    """The mean of rows ``i - h .. i + h`` (cut short at the ends) for rows arriving block by block,
+    by the same operations as on the whole array (a running sum, differences of it), so blocks
+    change nothing. Rows come out ``h`` rows late."""
+
+    def __init__(self, half: int, total: int, columns: int):
+        self.half = half
+        self.total = total
+        self.sums = np.zeros((1, columns))  # running sums c[base:], c[i] = sum of rows before i
+        self.base = 0
+        self.made = 0
+        self.ready = 0
+
+    def push(self, rows: np.ndarray) -> np.ndarray:
+        rows = rows.copy()
+        rows[0] += self.sums[-1]
+        self.sums = np.concatenate([self.sums, np.cumsum(rows, axis=0)])
+        self.made += len(rows)
+        upto = self.total if self.made == self.total else max(self.made - self.half, self.ready)
+        idx = np.arange(self.ready, upto)
+        lo = np.maximum(idx - self.half, 0)
+        hi = np.minimum(idx + self.half + 1, self.total)
+        mean = (self.sums[hi - self.base] - self.sums[lo - self.base]) / (hi - lo)[:, None]
+        self.ready = upto
+        keep = max(upto - self.half, 0)
+        self.sums = self.sums[keep - self.base:]
+        self.base = keep
+        return mean
+
+
+def _sway_blocks(rng: np.random.Generator, n: int, half: int, block: int) -> Iterator[np.ndarray]:
+    """The sway before scaling: a 2-d random walk less its centred moving mean."""
+    window = _CentredMean(half, n, 2)
+    carry = np.zeros(2)
+    waiting = np.zeros((0, 2))
+    for lo in range(0, n, block):
+        steps = rng.normal(0, 1, (min(block, n - lo), 2))
+        steps[0] += carry
+        walk = np.cumsum(steps, axis=0)
+        carry = walk[-1]
+        mean = window.push(walk)
+        waiting = np.concatenate([waiting, walk])
+        if len(mean):
+            yield waiting[:len(mean)] - mean
+            waiting = waiting[len(mean):]
+
+
+def _micro_blocks(rng: np.random.Generator, n: int, block: int) -> Iterator[np.ndarray]:
+    """Body micro-motion before scaling: white noise through a short moving mean."""
+    window = _CentredMean(MICRO_WINDOW // 2, n, 3)
+    for lo in range(0, n, block):
+        mean = window.push(rng.normal(0, 1, (min(block, n - lo), 3)))
+        if len(mean):
+            yield mean
+
+
+def _spread(blocks: Iterator[np.ndarray]) -> float:
+    """The standard deviation of all values of all blocks (as ``np.std`` of them all), merged block by block."""
+    count, mean, m2 = 0, 0.0, 0.0
+    for block in blocks:
+        k = block.size
+        if k == 0:
+            continue
+        block_mean = float(block.mean())
+        block_m2 = float(((block - block_mean) ** 2).sum())
+        delta = block_mean - mean
+        total = count + k
+        mean += delta * k / total
+        m2 += block_m2 + delta * delta * count * k / total
+        count = total
+    return float(np.sqrt(m2 / count)) if count else 0.0

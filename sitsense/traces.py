@@ -1,16 +1,12 @@
 """Trace files (``# sitsense-trace v1`` CSV, plain or gzip) and the HAPT recording layout.
 
 A trace is timestamps in seconds, acceleration in g and an optional label per sample. Reading
-is vectorised (labels are turned into numbers by byte replacement, then numpy parses the whole
-text at once); only when that fast path finds something wrong does a line-by-line pass run, to
-name the exact line and problem.
+and writing stream in chunks (``trace_reader``, ``trace_writer``); ``read_trace`` and
+``write_trace`` are the whole-trace shortcuts for short recordings.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError, TraceError
+from .errors import DatasetError
 
 MAGIC = "# sitsense-trace v1"
 LABELS = ("sitting", "standing", "walking", "lying", "transition", "not_worn", "unknown")
@@ -77,44 +73,20 @@ class Trace:
 # ---------------------------------------------------------------- reading
 
 def read_trace(path: str | Path) -> Trace:
-    """Read a ``.csv`` or ``.csv.gz`` trace; raise TraceError naming file, line and problem."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-        if p.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise TraceError(f"{p}: no such trace file") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise TraceError(f"{p}: cannot read trace: {exc}") from None
-    return parse_trace(raw, source=str(p))
+    """Read a ``.csv`` or ``.csv.gz`` trace whole; raise TraceError naming file, line and problem.
+
+    For traces of any length use ``sitsense.trace_reader.TraceReader``, which streams them in chunks.
+    """
+    from .trace_reader import TraceReader
+
+    return TraceReader(path).read()
 
 
 def parse_trace(raw: bytes, source: str = "<trace>") -> Trace:
     """Parse the bytes of a trace file."""
-    raw = raw.replace(b"\r\n", b"\n")
-    if not raw.endswith(b"\n"):
-        raw += b"\n"
-    metadata, columns, body_start, header_line = _parse_header(raw, source)
-    body = raw[body_start:]
-    try:
-        t, acc, labels = _fast_body(body, columns)
-    except _NeedSlowPath:
-        t, acc, labels = _slow_body(body, columns, source, header_line)
-    _check_values(t, acc, source, header_line)
-    if len(t) == 0:
-        raise TraceError(f"{source}: no samples after the header (line {header_line})")
-    if "sample_rate_hz" in metadata:
-        try:
-            rate = float(metadata["sample_rate_hz"])
-            assert math.isfinite(rate) and rate > 0
-        except (ValueError, AssertionError):
-            raise TraceError(f"{source}: metadata sample_rate_hz={metadata['sample_rate_hz']!r} "
-                             "is not a positive number") from None
-    if "start_time" in metadata and parse_start_time(metadata["start_time"]) is None:
-        raise TraceError(f"{source}: metadata start_time={metadata['start_time']!r} must be ISO 8601 "
-                         "with a UTC offset, e.g. 2026-03-02T09:00:00+01:00")
-    return Trace(t, acc, labels, metadata, source)
+    from .trace_reader import TraceReader
+
+    return TraceReader.from_bytes(raw, source).read()
 
 
 def parse_start_time(text: str) -> datetime | None:
@@ -126,181 +98,16 @@ def parse_start_time(text: str) -> datetime | None:
     return st if st.tzinfo is not None else None
 
 
-def _parse_header(raw: bytes, source: str) -> tuple[dict[str, str], list[str], int, int]:
-    metadata: dict[str, str] = {}
-    pos = 0
-    line_no = 0
-    first = True
-    while pos < len(raw):
-        end = raw.index(b"\n", pos)
-        line = raw[pos:end].decode("utf-8", errors="replace").strip()
-        line_no += 1
-        pos = end + 1
-        if first:
-            first = False
-            if line != MAGIC:
-                raise TraceError(f"{source}: line 1: expected '{MAGIC}' as the first line "
-                                 f"(found {line[:40]!r})")
-            continue
-        if not line:
-            continue
-        if line.startswith("#"):
-            body = line[1:].strip()
-            if "=" not in body:
-                continue  # a plain comment
-            k, v = body.split("=", 1)
-            metadata[k.strip()] = v.strip()
-            continue
-        columns = [c.strip() for c in line.split(",")]
-        for needed in COLUMNS[:4]:
-            if needed not in columns:
-                raise TraceError(f"{source}: line {line_no}: missing column '{needed}' in header "
-                                 f"(expected t,ax,ay,az[,label])")
-        if columns[:4] != list(COLUMNS[:4]) or len(columns) > 5 or (len(columns) == 5 and columns[4] != "label"):
-            raise TraceError(f"{source}: line {line_no}: header must be 't,ax,ay,az' or "
-                             f"'t,ax,ay,az,label' (found {line!r})")
-        return metadata, columns, pos, line_no
-    raise TraceError(f"{source}: missing the column header line 't,ax,ay,az,label'")
-
-
-class _NeedSlowPath(Exception):
-    pass
-
-
-_NUMERIC = [("t", "f8"), ("ax", "f8"), ("ay", "f8"), ("az", "f8")]
-_LONGEST_LABEL = max(len(name) for name in LABEL_CODE)
-
-
-def _fast_body(body: bytes, columns: list[str]):
-    """numpy's C parser in one pass; anything unusual raises _NeedSlowPath, which names the line."""
-    ncol = len(columns)
-    # one byte longer than any label, so an unknown longer word cannot pass as a known prefix
-    dtype = np.dtype(_NUMERIC + ([("label", f"S{_LONGEST_LABEL + 1}")] if ncol == 5 else []))
-    try:
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data" is reported by the caller
-            rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=dtype, ndmin=1, comments=None)
-    except ValueError:
-        raise _NeedSlowPath from None
-    t = rows["t"].copy()
-    acc = np.stack([rows["ax"], rows["ay"], rows["az"]], axis=1)
-    labels = None
-    if ncol == 5:
-        raw = rows["label"]
-        labels = np.full(len(rows), NO_LABEL, dtype=np.int8)
-        known = raw == b""
-        for name, code in LABEL_CODE.items():
-            hit = raw == name.encode()
-            labels[hit] = code
-            known |= hit
-        if not known.all():
-            raise _NeedSlowPath  # an unknown label: the slow path says which line
-        if (labels == NO_LABEL).all():
-            labels = None
-    return t, acc, labels
-
-
-def _slow_body(body: bytes, columns: list[str], source: str, header_line: int):
-    ncol = len(columns)
-    ts, accs, labs = [], [], []
-    text = body.decode("utf-8", errors="replace")
-    for i, line in enumerate(text.split("\n")):
-        line_no = header_line + 1 + i
-        if not line.strip():
-            continue
-        parts = line.split(",")
-        if len(parts) != ncol:
-            raise TraceError(f"{source}: line {line_no}: expected {ncol} fields ({','.join(columns)}), "
-                             f"found {len(parts)}")
-        vals = []
-        for name, part in zip(COLUMNS[:4], parts[:4]):
-            try:
-                v = float(part)
-            except ValueError:
-                raise TraceError(f"{source}: line {line_no}: column '{name}' is not a number "
-                                 f"({part.strip()[:20]!r})") from None
-            if not math.isfinite(v):
-                raise TraceError(f"{source}: line {line_no}: column '{name}' is not finite ({part.strip()!r})")
-            vals.append(v)
-        if ncol == 5:
-            lab = parts[4].strip()
-            if lab and lab not in LABEL_CODE:
-                raise TraceError(f"{source}: line {line_no}: unknown label {lab[:20]!r} "
-                                 f"(allowed: {', '.join(LABELS)}, or empty)")
-            labs.append(LABEL_CODE[lab] if lab else NO_LABEL)
-        ts.append(vals[0])
-        accs.append(vals[1:])
-    t = np.array(ts, dtype=np.float64)
-    acc = np.array(accs, dtype=np.float64).reshape(-1, 3)
-    labels = np.array(labs, dtype=np.int8) if ncol == 5 else None
-    if labels is not None and (labels == NO_LABEL).all():
-        labels = None
-    return t, acc, labels
-
-
-MAX_T_S = 1e9
-
-
-def _check_values(t: np.ndarray, acc: np.ndarray, source: str, header_line: int) -> None:
-    bad = ~np.isfinite(t) | ~np.isfinite(acc).all(axis=1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise TraceError(f"{source}: line {_line_of(i, header_line)}: value is not finite")
-    far = np.abs(t) > MAX_T_S
-    if far.any():
-        i = int(np.argmax(far))
-        raise TraceError(f"{source}: line {_line_of(i, header_line)}: t={t[i]:.6g} s is more than "
-                         f"{MAX_T_S:.0e} s (about 31 years) from the start; t counts seconds from the start")
-    if len(t) > 1:
-        back = np.diff(t) <= 0
-        if back.any():
-            i = int(np.argmax(back)) + 1
-            raise TraceError(f"{source}: line {_line_of(i, header_line)}: time goes backwards or repeats "
-                             f"(t={t[i]:.3f} after t={t[i - 1]:.3f}); t must strictly increase")
-
-
-def _line_of(row: int, header_line: int) -> int:
-    return header_line + 1 + row  # blank lines in the body are rare; the slow path counts them exactly
-
-
 # ---------------------------------------------------------------- writing
 
 def write_trace(path: str | Path, trace: Trace, *, decimals: int = 4) -> None:
     """Write a trace as ``.csv`` or ``.csv.gz`` (by suffix), atomically (temp file, then rename)."""
-    p = Path(path)
-    text = format_trace(trace, decimals=decimals)
-    data = text.encode()
-    if p.suffix == ".gz":
-        data = gzip.compress(data, compresslevel=6, mtime=0)
-    tmp = p.with_name(p.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(p)
+    from .trace_writer import TraceFileWriter
 
-
-def format_trace(trace: Trace, *, decimals: int = 4) -> str:
     meta = dict(trace.metadata)
     meta.setdefault("sample_rate_hz", f"{trace.sample_rate_hz:g}")
-    out = io.StringIO()
-    out.write(MAGIC + "\n")
-    for k, v in meta.items():
-        out.write(f"# {k}={v}\n")
-    has_labels = trace.labels is not None
-    out.write("t,ax,ay,az,label\n" if has_labels else "t,ax,ay,az\n")
-    t_col = np.char.mod("%.3f", trace.t_s) if False else _fmt(trace.t_s, 3)
-    cols = [t_col] + [_fmt(trace.accel_g[:, i], decimals) for i in range(3)]
-    if has_labels:
-        names = np.array(LABELS + ("",), dtype=object)
-        cols.append(names[trace.labels])
-    for row in zip(*cols):
-        out.write(",".join(row))
-        out.write("\n")
-    return out.getvalue()
-
-
-def _fmt(values: np.ndarray, decimals: int) -> list[str]:
-    fmt = f"{{:.{decimals}f}}".format
-    return [fmt(v) for v in values.tolist()]
+    with TraceFileWriter(path, meta, labelled=trace.labels is not None, decimals=decimals) as writer:
+        writer.write(trace.t_s, trace.accel_g, trace.labels)
 
 
 # ---------------------------------------------------------------- HAPT layout

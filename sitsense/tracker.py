@@ -166,7 +166,7 @@ class Tracker:
         reminder = self.bout_alerts.index(alert_id) + 1
         return [Acknowledged(t, alert_id, reminder, self.bout_s(t))]
 
-    def flush(self, t: float) -> list[Event]:
+    def final_outcomes(self, t: float) -> list[Event]:
         """At the end of a run that nothing resumes (a replay): report outcomes still waiting
         (a break in progress, a window still open). A service that will resume keeps them instead."""
         events: list[Event] = self._deferred
@@ -246,10 +246,10 @@ class Tracker:
             self._report_outcomes(t, t - self.break_start_t, events)
         self._expire_outcomes(t, events)
         # alerts: only while sitting or lying, in active hours, not paused
-        if self.bout_start_t is None or self.next_alert_t is None or self.posture not in SEDENTARY:
+        due = self.next_alert_at()
+        if due is None or t < due or self.posture not in SEDENTARY:
             return
-        if t < self.next_alert_t or self.reminders >= self.cfg.max_reminders:
-            return
+        assert self.bout_start_t is not None
         if self.paused_until_t is not None:
             if t < self.paused_until_t:
                 return
@@ -259,8 +259,9 @@ class Tracker:
             return
         self.reminders += 1
         bout = t - self.bout_start_t
-        alert = Alert(t=t, id=f"{wall.strftime('%Y%m%dT%H%M%S')}-{self.reminders}", bout_s=bout, bout_start_t=self.bout_start_t,
-                      reminder=self.reminders, message=_message(bout, self.reminders), time=wall.isoformat())
+        # the coach writes the prompt (``message``); the tracker only says when, and how long the bout is
+        alert = Alert(t=t, id=f"{wall.strftime('%Y%m%dT%H%M%S')}-{self.reminders}", bout_s=bout,
+                      bout_start_t=self.bout_start_t, reminder=self.reminders, message="", time=wall.isoformat())
         events.append(alert)
         self.today.alerts += 1
         self.run.alerts += 1
@@ -268,12 +269,19 @@ class Tracker:
         self.bout_alerts.append(alert.id)
         self.next_alert_t = max(t + self.snooze_s, self.snoozed_until_t or 0.0)
 
+    def next_alert_at(self) -> float | None:
+        """When the running bout's next alert falls due if it goes on (pauses and active hours aside),
+        or None: no bout, acknowledged, or no reminders left."""
+        if self.bout_start_t is None or self.next_alert_t is None or self.reminders >= self.cfg.max_reminders:
+            return None
+        return self.next_alert_t
+
     def alert_due(self, t: float, wall_at: Callable[[float], datetime]) -> bool:
         """Whether a sedentary posture at ``t`` would raise an alert now (nothing is changed);
         ``wall_at(t)`` is only asked when everything else says yes."""
-        return (self.bout_start_t is not None and self.next_alert_t is not None and t >= self.next_alert_t
-                and self.reminders < self.cfg.max_reminders
-                and (self.paused_until_t is None or t >= self.paused_until_t) and self._in_active_hours(wall_at(t)))
+        due = self.next_alert_at()
+        return (due is not None and t >= due and (self.paused_until_t is None or t >= self.paused_until_t)
+                and self._in_active_hours(wall_at(t)))
 
     def _in_active_hours(self, wall: datetime) -> bool:
         if wall.weekday() not in self.active_days:
@@ -281,11 +289,15 @@ class Tracker:
         return in_window(wall.hour * 60 + wall.minute, self.active_window)
 
     def _start_bout(self, start: float) -> None:
-        self.bout_start_t = start
-        self.reminders = 0
-        self.active_since_t = None
+        self._set_bout(start)
         self.snoozed_until_t = None
-        self.next_alert_t = start + self.sit_limit_s
+
+    def _set_bout(self, start: float | None) -> None:
+        """A bout beginning at ``start`` (its first alert at the sit limit), or none."""
+        self.bout_start_t = start
+        self.active_since_t = None
+        self.next_alert_t = None if start is None else start + self.sit_limit_s
+        self.reminders = 0
         self.bout_alerts = []
 
     def _end_bout(self, end: float) -> None:
@@ -293,11 +305,7 @@ class Tracker:
         length = max(0.0, end - self.bout_start_t)
         self.today.bouts.append(length)
         self.run.bouts.append(length)
-        self.bout_start_t = None
-        self.active_since_t = None
-        self.next_alert_t = None
-        self.reminders = 0
-        self.bout_alerts = []
+        self._set_bout(None)
 
     def _end_break(self, end: float, events: list[Event]) -> None:
         assert self.break_start_t is not None
@@ -342,11 +350,7 @@ class Tracker:
         if posture == "not_worn":
             if self.bout_start_t is not None:
                 if self.bout_start_t >= since_t - 2.0:  # the whole bout was the sensor on a table
-                    self.bout_start_t = None
-                    self.active_since_t = None
-                    self.next_alert_t = None
-                    self.reminders = 0
-                    self.bout_alerts = []
+                    self._set_bout(None)
                 else:
                     self._end_bout(since_t)
             if self.break_start_t is not None:
@@ -426,9 +430,3 @@ def settle_pending(snap: dict[str, Any], end_t: float) -> list[AlertOutcome]:
             out.append(AlertOutcome(end_t, pa.id, pa.reminder, False, 0.0))
     return out
 
-
-def _message(bout_s: float, reminder: int) -> str:
-    minutes = int(bout_s // 60)
-    if reminder == 1:
-        return f"You have been sitting for {minutes} minutes. Time to stand up and open your hips."
-    return f"Still sitting after {minutes} minutes (reminder {reminder}). A minute on your feet helps your back."

@@ -101,15 +101,15 @@ def open_buzzer(cfg: Config, *, mock: bool = False, clock=None, submit=None):
         return None
 
 
-def load_reference(service: Service, *, unless_older_than: datetime | None = None) -> None:
+def use_stored_calibration(service: Service, *, unless_older_than: datetime | None = None) -> None:
     """Use the upright reference stored by ``sitsense calibrate``, if there is one (and, given
     ``unless_older_than``, only if it was measured since then)."""
     import numpy as np
 
-    from .sensor.reference import load_reference as load
+    from .sensor.reference import load_reference
 
     try:
-        ref = load()
+        ref = load_reference()
     except Exception as exc:  # a damaged file must not stop the service
         log.warning("ignoring the stored calibration: %s", exc)
         return

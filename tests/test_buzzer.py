@@ -1,25 +1,25 @@
-"""The buzzer output on gpiozero's mock pins: exact state sequences and timings, muting, the button."""
+"""The buzzer output on gpiozero's mock pins, in simulated time: exact state sequences and timings,
+muting, the button. The pins stamp their histories with the SimClock the buzzer plays on
+(tests/sim_gpio.py), so every duration is compared exactly and no test waits in real time."""
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockPin, MockPWMPin
 
 from sitsense.clock import SimClock
 from sitsense.config import BuzzerConfig
 from sitsense.errors import OutputError
 from sitsense.events import Alert, BreakTaken, Calibrated, HoldCue
 from sitsense.outputs.buzzer import PATTERNS, BuzzerOutput, PressDecoder, pattern_for, pattern_s
+from tests import sim_gpio
 
 PIN, BUTTON = 17, 27
-ABS_TOL_S = 0.1  # generous: a loaded 2-core machine may wake a thread late
-REL_TOL = 0.15
-NOON = SimClock(datetime(2024, 5, 6, 12, 0, tzinfo=timezone.utc))
+NOON_UTC = datetime(2024, 5, 6, 12, 0, tzinfo=timezone.utc)
 
 # The documented patterns, written out literally so a change to PATTERNS has to change this too:
 # (on_s, off_s, pitch x tone_hz, level x vibration_duty) per beep.
@@ -51,15 +51,20 @@ class TonePin(MockPWMPin):
 
 
 @pytest.fixture
-def factory():
-    f = MockFactory()
+def clock():
+    return SimClock(NOON_UTC)
+
+
+@pytest.fixture
+def factory(clock):
+    f = sim_gpio.factory(clock, MockPin)
     yield f
     f.reset()
 
 
 @pytest.fixture
-def pwm_factory():
-    f = MockFactory(pin_class=TonePin)
+def pwm_factory(clock):
+    f = sim_gpio.factory(clock, TonePin)
     yield f
     f.reset()
 
@@ -83,21 +88,25 @@ def expected_states(names: list[str], kind: str, cfg: BuzzerConfig) -> list[tupl
 
 
 def assert_history(pin, expected) -> None:
-    """Exact sequence of states, each duration within a generous tolerance; lengths must match."""
-    got = [(round(s.timestamp, 3), s.state) for s in pin.states]
+    """Exact sequence of states and of simulated durations (to float rounding); lengths must match."""
+    got = [(s.timestamp, s.state) for s in pin.states]
     assert len(got) == len(expected), f"states {got} != expected {expected}"
     for (t_got, v_got), (t_exp, v_exp) in zip(got, expected):
         assert math.isclose(float(v_got), float(v_exp), abs_tol=1e-9), f"{got} != {expected}"
-        assert math.isclose(t_got, t_exp, rel_tol=REL_TOL, abs_tol=ABS_TOL_S), f"{got} != {expected}"
+        assert math.isclose(t_got, t_exp, abs_tol=1e-9), f"{got} != {expected}"
 
 
-def make(kind: str, factory, **changes) -> tuple[BuzzerOutput, object]:
-    clock = changes.pop("clock", NOON)
+def make(kind: str, factory, clock, **changes) -> tuple[BuzzerOutput, object]:
     cfg = BuzzerConfig(kind=kind, **changes)
     out = BuzzerOutput(cfg, pin_factory=factory, clock=clock)
     pin = factory.pin(PIN)
     pin.clear_states()
     return out, pin
+
+
+def play_out(clock: SimClock, out: BuzzerOutput) -> None:
+    """Run simulated time until every queued pattern has played."""
+    sim_gpio.run_until(clock, lambda: out.wait_idle(0))
 
 
 # ---------------------------------------------------------------- patterns as data
@@ -134,54 +143,56 @@ def test_events_map_to_patterns():
 # ---------------------------------------------------------------- pin histories
 
 @pytest.mark.parametrize("kind", ["active", "tonal", "vibration"])
-def test_every_pattern_plays_its_exact_sequence(kind, factory, pwm_factory):
+def test_every_pattern_plays_its_exact_sequence(kind, factory, pwm_factory, clock):
     f = factory if kind == "active" else pwm_factory
-    out, pin = make(kind, f)
+    out, pin = make(kind, f, clock)
     try:
         for name in PATTERNS:
             pin.clear_states()
-            t0 = time.monotonic()
+            t0 = clock.monotonic()
             assert out.play(name)
-            assert time.monotonic() - t0 < 0.05, "play must not block"
-            assert out.wait_idle(10)
+            # play() only queues: no simulated time passes and at most the first beep has begun
+            assert clock.monotonic() == t0 and len(pin.states) <= 2
+            play_out(clock, out)
             assert_history(pin, expected_states([name], kind, out.cfg))
+            assert clock.monotonic() == pytest.approx(t0 + pattern_s(name), abs=1e-9)
     finally:
         out.close()
 
 
-def test_escalation_across_three_reminders_on_an_active_buzzer(factory):
-    out, pin = make("active", factory)
+def test_escalation_across_three_reminders_on_an_active_buzzer(factory, clock):
+    out, pin = make("active", factory, clock)
     with out:
         for r in (1, 2, 3):
             out.handle(Alert(r * 600.0, f"a{r}", 1800.0 + 600 * (r - 1), 0.0, r, ""))
-        assert out.wait_idle(15)
+        play_out(clock, out)
         assert_history(pin, expected_states(["reminder", "reminder_2", "reminder_3"], "active", out.cfg))
 
 
-def test_tonal_pitch_and_vibration_strength_rise_with_the_reminder(pwm_factory):
-    out, pin = make("tonal", pwm_factory, tone_hz=2000.0)
+def test_tonal_pitch_and_vibration_strength_rise_with_the_reminder(pwm_factory, clock):
+    out, pin = make("tonal", pwm_factory, clock, tone_hz=2000.0)
     with out:
         for r in (1, 2, 3):
             out.handle(Alert(0.0, f"a{r}", 1800.0, 0.0, r, ""))
-        assert out.wait_idle(15)
+        play_out(clock, out)
     want = [2000.0 * b[2] for n in ("reminder", "reminder_2", "reminder_3") for b in SPEC[n]]
     assert pin.tones_hz == pytest.approx(want, rel=1e-3)
-    f2 = MockFactory(pin_class=TonePin)
-    vib, vpin = make("vibration", f2, vibration_duty=0.5)
+    f2 = sim_gpio.factory(clock, TonePin)
+    vib, vpin = make("vibration", f2, clock, vibration_duty=0.5)
     with vib:
         for r in (1, 2, 3):
             vib.handle(Alert(0.0, f"a{r}", 1800.0, 0.0, r, ""))
-        assert vib.wait_idle(15)
+        play_out(clock, vib)
     duties = [s.state for s in vpin.states if s.state]
     assert duties == pytest.approx([0.3] * 2 + [0.4] * 3 + [0.5] * 6)
 
 
-def test_hold_cues_from_the_coach_sound_in_order(factory):
-    out, pin = make("active", factory)
+def test_hold_cues_from_the_coach_sound_in_order(factory, clock):
+    out, pin = make("active", factory, clock)
     with out:
         for cue in ("start", "switch", "done"):
             out.handle(HoldCue(0.0, cue, "kneeling_hip_flexor", 1))
-        assert out.wait_idle(10)
+        play_out(clock, out)
         assert_history(pin, expected_states(["hold_start", "hold_switch", "hold_done"], "active", out.cfg))
 
 
@@ -189,29 +200,30 @@ def test_hold_cues_from_the_coach_sound_in_order(factory):
 
 def test_quiet_hours_silence_sound_but_not_a_motor(factory, pwm_factory):
     night = SimClock(datetime(2024, 5, 6, 22, 30, tzinfo=timezone.utc))
-    out, pin = make("active", factory, clock=night)
+    f = sim_gpio.factory(night, MockPin)
+    out, pin = make("active", f, night)
     with out:
         out.handle(Alert(0.0, "n", 1800.0, 0.0, 1, ""))
-        assert out.wait_idle(2)
-        time.sleep(0.2)
+        assert out.wait_idle(0)  # nothing was queued
         assert [s.state for s in pin.states] == [False]
         night.advance_to(9 * 3600.0)  # 07:30 next morning: quiet hours are over
         pin.clear_states()
         out.handle(Alert(0.0, "m", 1800.0, 0.0, 1, ""))
-        assert out.wait_idle(5)
+        play_out(night, out)
         assert_history(pin, expected_states(["reminder"], "active", out.cfg))
-    vib, vpin = make("vibration", pwm_factory, clock=SimClock(datetime(2024, 5, 6, 23, 0, tzinfo=timezone.utc)))
+    late = SimClock(datetime(2024, 5, 6, 23, 0, tzinfo=timezone.utc))
+    vib, vpin = make("vibration", sim_gpio.factory(late, TonePin), late)
     with vib:
         vib.handle(Alert(0.0, "v", 1800.0, 0.0, 1, ""))
-        assert vib.wait_idle(5)
+        play_out(late, vib)
         assert_history(vpin, expected_states(["reminder"], "vibration", vib.cfg))
 
 
-def test_vibrate_only_never_sounds_a_buzzer(factory):
-    out, pin = make("active", factory, vibrate_only=True, quiet_hours="00:00-00:00")
+def test_vibrate_only_never_sounds_a_buzzer(factory, clock):
+    out, pin = make("active", factory, clock, vibrate_only=True, quiet_hours="00:00-00:00")
     with out:
         assert not out.play("reminder_3")
-        time.sleep(0.2)
+        assert out.wait_idle(0)
         assert [s.state for s in pin.states] == [False]
 
 
@@ -227,23 +239,33 @@ def test_tonal_without_pwm_is_a_clear_error(factory):
         BuzzerOutput(BuzzerConfig(kind="tonal"), pin_factory=factory)
 
 
+def test_without_a_clock_it_plays_in_real_time(factory):
+    """The default clock is the machine's: a short pattern really plays (timing is checked above)."""
+    out = BuzzerOutput(BuzzerConfig(kind="active", quiet_hours="00:00-00:00"), pin_factory=factory)
+    pin = factory.pin(PIN)
+    with out:
+        assert out.play("ack") and out.wait_idle(5)
+    assert [s.state for s in pin.states][-2:] == [True, False]
+
+
 # ---------------------------------------------------------------- close
 
-def test_close_is_immediate_idempotent_and_leaves_the_pin_off(factory):
-    out, pin = make("active", factory)
+def test_close_stops_mid_pattern_idempotent_and_leaves_the_pin_off(factory, clock):
+    out, pin = make("active", factory, clock)
     out.play("reminder_3")
-    time.sleep(0.15)
-    t0 = time.monotonic()
+    sim_gpio.wait_for_waiter(clock, clock.monotonic() + SPEC["reminder_3"][0][0])  # the first beep is on
+    sim_gpio.advance(clock, 0.15)  # into the middle of it
+    assert pin.state is True
     out.close()
-    assert time.monotonic() - t0 < 0.5
+    assert not any(th.is_alive() for th in out._threads)  # the player stopped without more time passing
     out.close()
     assert pin.state is False or pin.state == 0
     out.handle(Alert(0.0, "late", 1800.0, 0.0, 1, ""))  # after close: ignored, no error
     assert not out.play("reminder")
 
 
-def test_handle_never_raises(factory):
-    out, _ = make("active", factory)
+def test_handle_never_raises(factory, clock):
+    out, _ = make("active", factory, clock)
     with out:
         out.handle(object())  # not even an Event
 
@@ -280,73 +302,78 @@ class Recorder:
         self.got.set()
 
 
+LONG_S, DOUBLE_S = 0.6, 0.3
+
+
 @pytest.fixture
-def button_out(factory):
+def button_out(factory, clock):
     rec = Recorder()
-    cfg = BuzzerConfig(button_enabled=True, long_press_s=0.6, double_press_s=0.3)
-    out = BuzzerOutput(cfg, pin_factory=factory, clock=NOON, submit=rec)
+    cfg = BuzzerConfig(button_enabled=True, long_press_s=LONG_S, double_press_s=DOUBLE_S)
+    out = BuzzerOutput(cfg, pin_factory=factory, clock=clock, submit=rec)
     yield out, factory.pin(BUTTON), rec
     out.close()
 
 
-def tap(pin, down_s=0.05):
+def tap(clock, pin, down_s=0.05):
+    """Press and let go ``down_s`` later; the button's thread then waits for the double-press window."""
     pin.drive_low()
-    time.sleep(down_s)
+    sim_gpio.advance(clock, down_s)
     pin.drive_high()
+    sim_gpio.wait_for_waiter(clock, clock.monotonic() + DOUBLE_S)
 
 
-def test_button_press_snoozes(button_out):
+def test_button_press_snoozes(button_out, clock):
     out, btn, rec = button_out
-    tap(btn)
-    assert rec.got.wait(3)
-    time.sleep(0.5)
+    tap(clock, btn)
+    assert rec.commands == []  # not yet: it may become a double press
+    sim_gpio.run_until(clock, rec.got.is_set)
     assert [(c.name, c.args, c.source) for c in rec.commands] == [("snooze", {}, "button")]
 
 
-def test_button_long_press_pauses_an_hour_before_release(button_out):
+def test_button_long_press_pauses_an_hour_before_release(button_out, clock):
     out, btn, rec = button_out
     btn.drive_low()
-    assert rec.got.wait(3), "the pause must come while the button is still held"
+    sim_gpio.wait_for_waiter(clock, clock.monotonic() + LONG_S)
+    sim_gpio.run_until(clock, rec.got.is_set)
+    assert clock.monotonic() == pytest.approx(LONG_S)  # the pause comes while the button is still held
     btn.drive_high()
-    time.sleep(0.5)
     assert [(c.name, c.args) for c in rec.commands] == [("pause", {"minutes": 60})]
 
 
-def test_button_double_press_starts_the_release(button_out):
+def test_button_double_press_starts_the_release(button_out, clock):
     out, btn, rec = button_out
-    tap(btn)
-    time.sleep(0.05)
-    tap(btn)
-    assert rec.got.wait(3)
-    time.sleep(0.5)
-    assert [c.name for c in rec.commands] == ["release"]
+    tap(clock, btn)
+    sim_gpio.advance(clock, 0.05)
+    btn.drive_low()
+    sim_gpio.advance(clock, 0.05)
+    btn.drive_high()
+    assert [c.name for c in rec.commands] == ["release"]  # at once, on the second release
 
 
-def test_button_press_gives_a_short_acknowledgement(button_out, factory):
+def test_button_press_gives_a_short_acknowledgement(button_out, factory, clock):
     out, btn, rec = button_out
     buzz = factory.pin(PIN)
     buzz.clear_states()
-    tap(btn)
-    assert rec.got.wait(3)
-    assert out.wait_idle(3)
-    time.sleep(0.1)
+    tap(clock, btn)
+    sim_gpio.run_until(clock, rec.got.is_set)
+    play_out(clock, out)
     want = expected_states(["ack"], "active", out.cfg)
-    want[1] = (0.05 + out.cfg.double_press_s, True)  # a single press is known once the window has passed
+    want[1] = (0.05 + DOUBLE_S, True)  # a single press is known once the window has passed
     assert_history(buzz, want)
 
 
-def test_calibrate_buzzes_before_and_after_standing_still(factory):
+def test_calibrate_buzzes_before_and_after_standing_still(factory, clock):
     """The clip-on ritual: buzz, stand still, buzz (issue 4), on the wearer's own buzzer."""
     from sitsense.commands.calibrate import cue_with
 
-    out, pin = make("active", factory)
+    out, pin = make("active", factory, clock)
     with out:
         cue = cue_with(out)
-        cue("start")
-        assert_history(pin, expected_states(["calibration"], "active", out.cfg))
-        pin.clear_states()
-        cue("done")
-        assert_history(pin, expected_states(["calibration"], "active", out.cfg))
-        pin.clear_states()
+        for name in ("start", "done"):
+            th = threading.Thread(target=cue, args=(name,))
+            th.start()
+            sim_gpio.run_until(clock, lambda: not th.is_alive())  # the cue waits until its buzz has played
+            assert_history(pin, expected_states(["calibration"], "active", out.cfg))
+            pin.clear_states()
         cue("failed")  # a failure is said on the console; the buzzer stays quiet
-        assert [s.state for s in pin.states] == [False]
+        assert out.wait_idle(0) and [s.state for s in pin.states] == [False]

@@ -86,7 +86,7 @@ def test_a_password_file_others_can_read_fails_the_check_before_the_service_star
     secret.write_text("hunter2\n")
     secret.chmod(0o644)
     p = tmp_path / "c.toml"
-    p.write_text(f'[mqtt]\nenabled = true\npassword_file = "{secret}"\n')
+    p.write_text(f'[mqtt]\nenabled = true\nusername = "pi"\npassword_file = "{secret}"\n')
     with pytest.raises(ConfigError) as exc:
         load_config(p)
     assert exc.value.exit_code == 78 and "chmod 600" in str(exc.value) and "hunter2" not in str(exc.value)

@@ -185,6 +185,26 @@ def test_parse_faults():
             parse_faults(bad)
 
 
+@pytest.mark.parametrize("bad", ["stall=10+inf", "stall=inf+10", "disconnect=nan+5", "reset=nan", "reset=-5",
+                                 "frozen=-10+20", "disconnect=10+-5", "nack=nan", "reset=1e400"])
+def test_fault_times_must_be_finite_and_not_negative(bad):
+    """Each was a traceback (inf) or silently accepted (nan, negative) before: now one line naming the item."""
+    from sitsense.sensor.emulator import parse_faults
+
+    with pytest.raises(ConfigError) as exc:
+        parse_faults(bad)
+    assert repr(bad) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_an_infinite_stall_on_the_command_line_is_one_line(tmp_path, capsys):
+    from sitsense.cli import main
+
+    code = main(["run", "--sensor", "fake:plan:stand 1m", "--speed", "0", "--no-state", "--faults", "stall=10+inf"])
+    err = capsys.readouterr().err
+    assert code == ConfigError.exit_code and "stall=10+inf" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_the_real_sensor_keeps_the_wearers_time_zone():
     """tracker.timezone sets days and active hours on the chip too, not only on fake sensors."""
     from zoneinfo import ZoneInfo

@@ -345,3 +345,71 @@ def test_a_long_outage_without_power_loss_resumes_and_counts_what_overflowed():
     assert 19 * 25 <= events[-1].lost_samples <= (20 + drv.BACKOFF_MAX_S) * 25
     assert emu.resets == 0
     _matches_trace(emu, drv, trace, t, a)
+
+
+# ---------------------------------------------------------------- issue 16: the real chip's edges
+
+def test_a_fifo_within_three_frames_of_full_is_reset_like_the_kernel():
+    clock, emu, drv = rig()
+    drv.open()
+    clock.sleep(6.75)  # 168 frames = 1008 bytes: not full, but within 3 frames (18 bytes) of 1024
+    t, _ = drv.read()
+    assert len(t) == 0 and emu.overflows == 0 and len(emu.fifo_resets) == 2
+    assert [e.status for e in drv.pop_events()] == ["fifo_overflow"]
+
+
+def test_a_count_that_is_not_whole_frames_resets_the_fifo():
+    trace = wobbly_trace(seconds=30)
+    clock, emu, drv = rig(trace)
+    drv.open()
+    t0, a0, _ = poll(clock, drv, 2)
+    del emu.fifo[:2]  # two bytes went missing behind the driver's back
+    t1, a1, events = poll(clock, drv, 3)
+    assert [e.status for e in events] == ["fifo_overflow", "ok"] and "whole 6-byte frames" in events[0].detail
+    _matches_trace(emu, drv, trace, np.concatenate([t0, t1]), np.concatenate([a0, a1]))
+
+
+def test_an_overflow_while_the_host_stalls_between_count_and_burst_drops_the_block():
+    trace = wobbly_trace(seconds=60)
+    clock, emu, drv = rig(trace)
+    drv.open()
+    t0, a0, _ = poll(clock, drv, 2)
+    emu.arm(BusFault("stall", 0, stall_s=6.0), register=Reg.FIFO_R_W)  # the count said ~25 frames
+    t1, a1, events = poll(clock, drv, 3)
+    assert emu.overflows >= 1 and [e.status for e in events] == ["fifo_overflow", "ok"]
+    assert "while it was read" not in events[0].detail and "discarded" in events[0].detail
+    _matches_trace(emu, drv, trace, np.concatenate([t0, t1]), np.concatenate([a0, a1]))
+    assert events[1].lost_samples >= 6 * 25
+
+
+@pytest.mark.parametrize("chip", ["MPU-6050", "ICM-20689"])
+def test_a_brownout_between_count_and_burst_delivers_no_padding(chip):
+    trace = wobbly_trace(seconds=60)
+    clock, emu, drv = rig(trace, chip=chip)
+    drv.open()
+    t0, a0, _ = poll(clock, drv, 2)
+    emu.arm(BusFault("brownout"), register=Reg.FIFO_R_W)  # the burst reads an empty, reset FIFO
+    t1, a1, events = poll(clock, drv, 6)
+    assert emu.resets == 1 and [e.status for e in events] == ["chip_reset", "ok"]
+    _matches_trace(emu, drv, trace, np.concatenate([t0, t1]), np.concatenate([a0, a1]))
+
+
+def test_a_write_that_does_not_stick_is_written_again_and_the_fifo_waits_for_the_accelerometer():
+    clock, emu, drv = rig(faults={5: BusFault("drop_write")})  # PWR_MGMT_2 in the first attempt
+    drv.open()
+    assert emu.writes_ignored >= 1 and emu.writes_to(Reg.PWR_MGMT_2) == [0x07, 0x07]
+    woke = [t for t, reg, value in emu.writes if reg == Reg.PWR_MGMT_1 and value == 0x08][-1]
+    fifo_on = [t for t, reg, value in emu.writes if reg == Reg.FIFO_EN and value][-1]
+    assert fifo_on - woke >= 0.020  # the MPU-6050's accelerometer start-up
+    t, a, events = poll(clock, drv, 3)
+    assert events == [] and a.any(axis=1).all()
+
+
+def test_a_chip_that_never_keeps_a_setting_fails_open_with_one_clear_line():
+    from sitsense.errors import SensorError
+
+    # PWR_MGMT_2 in each attempt: 8 writes and 2 read-backs per attempt after WHO_AM_I
+    clock, emu, drv = rig(faults={n: BusFault("drop_write") for n in (5, 15, 25)})
+    with pytest.raises(SensorError) as info:
+        drv.open()
+    assert "PWR_MGMT_2" in str(info.value) and "3 times" in str(info.value) and "\n" not in str(info.value)

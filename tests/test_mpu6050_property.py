@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sitsense.clock import SimClock
@@ -147,7 +147,12 @@ def run(s: Schedule) -> tuple[Run, MPU6050Emulator, MPU6050]:
 def test_whatever_happens_samples_are_true_in_order_and_every_loss_is_reported(s):
     r, emu, drv = run(s)
     if not r.opened:
+        event("open failed with a SensorError")
         return
+    for kind in sorted({e.status for _, e in r.events}):
+        event(f"reported {kind}")  # --hypothesis-show-statistics: what the schedules exercised
+    if emu.aborts:
+        event("a transfer broke off mid-way")
     check(s, r, emu)
 
 

@@ -18,6 +18,8 @@ from sitsense.config import MqttConfig
 from sitsense.events import Alert, BreakTaken, Calibrated
 from sitsense.control import Request
 from sitsense.mqtt.client import MqttOutput
+from sitsense.mqtt.hass import ENTITIES
+from sitsense.mqtt.topics import TILES
 from sitsense.outputs.base import StateSnapshot
 from tests.conftest import REPO
 from tests.mosquitto import Collector, Mosquitto, auth_broker, broker, free_port, fresh_broker, wait_until  # noqa: F401
@@ -161,18 +163,18 @@ def test_discovery_configs_are_retained_and_republished_when_ha_comes_online(bro
     out = make_output(broker, "disc", tmp_path)
     closing(out)
     out.start()
-    wait_until(lambda: len(sub.messages) >= 13, 5, "13 discovery configs")
+    wait_until(lambda: len(sub.messages) >= len(ENTITIES), 5, "every discovery config")
     first = {m.topic: json.loads(m.payload) for m in sub.messages}
     late = Collector(broker, ["homeassistant/+/disc/+/config"])
     closing(late)
-    wait_until(lambda: len(late.messages) >= 13, 5, "13 retained discovery configs")
+    wait_until(lambda: len(late.messages) >= len(ENTITIES), 5, "every retained discovery config")
     assert all(m.retain for m in late.messages) and {m.topic for m in late.messages} == set(first)
     assert {t.split("/")[1] for t in first} == {"sensor", "binary_sensor", "event", "button"}
     assert first["homeassistant/event/disc/alert/config"]["state_topic"] == "sitsense/disc/alert"
     assert first["homeassistant/button/disc/snooze/config"]["command_topic"] == "sitsense/disc/cmd/snooze"
     sub.publish("homeassistant/status", "online")
-    wait_until(lambda: len(sub.messages) >= 26, 5, "discovery republished")
-    assert {m.topic for m in sub.messages[13:]} == set(first)
+    wait_until(lambda: len(sub.messages) >= 2 * len(ENTITIES), 5, "discovery republished")
+    assert {m.topic for m in sub.messages[len(ENTITIES):]} == set(first)
     assert out.stats["discovery"] == 2
 
 
@@ -396,7 +398,7 @@ def test_simulate_mqtt_publishes_every_alert_the_json_output_shows(broker, tmp_p
     sub = Collector(broker, ["sitsense/simday-replay/#", "homeassistant/+/simday-replay/+/config"])
     closing(sub)
     assert main(["simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(conf),
-                 "--mqtt", "--json"]) == 0
+                 "--mqtt", "--json", "--speed", "3600"]) == 0
     captured = capsys.readouterr()
     shown = [json.loads(line) for line in captured.out.splitlines()]
     assert "as sitsense/simday-replay/# (the live device sitsense/simday/# is not touched)" in captured.err
@@ -408,11 +410,12 @@ def test_simulate_mqtt_publishes_every_alert_the_json_output_shows(broker, tmp_p
                and sub.last("sitsense/simday-replay/status").text == "offline", 5, "offline after the replay")
     late = Collector(broker, ["sitsense/simday-replay/#", "homeassistant/+/simday-replay/+/config"])
     closing(late)
-    wait_until(lambda: len([m for m in late.messages if m.retain]) >= 9 + 13, 5, "retained tiles and discovery")
+    wait_until(lambda: len([m for m in late.messages if m.retain]) >= len(TILES) + 2 + len(ENTITIES), 5,
+               "retained tiles, status, state and discovery")
     retained = {m.topic: m.text for m in late.messages if m.retain}
     assert retained["sitsense/simday-replay/today/alerts"] == str(len(alert_ids))
     assert json.loads(retained["sitsense/simday-replay/state"])["today"]["alerts"] == len(alert_ids)
-    assert sum(t.startswith("homeassistant/") for t in retained) == 13
+    assert sum(t.startswith("homeassistant/") for t in retained) == len(ENTITIES)
 
 
 def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, capsys):
@@ -428,14 +431,14 @@ def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, ca
     sub = Collector(broker, ["sitsense/#", "homeassistant/+/desk/+/config", "homeassistant/+/desk-replay/+/config"])
     closing(sub)
     wait_until(lambda: sub.last("sitsense/desk/state") is not None  # published after the tiles
-               and len([m for m in sub.messages if m.topic.startswith("homeassistant/")]) == 13, 5,
+               and len([m for m in sub.messages if m.topic.startswith("homeassistant/")]) == len(ENTITIES), 5,
                "the live tiles and discovery")
 
     def retained_now() -> dict[str, bytes]:
         """What a phone opening the app sees: the retained messages of the live device."""
         c = Collector(broker, ["sitsense/desk/#"])
         try:
-            wait_until(lambda: len(c.messages) >= 9, 5, "the live device's 9 retained topics")
+            wait_until(lambda: len(c.messages) >= len(TILES) + 2, 5, "the live device's retained tiles, status, state")
             return {m.topic: m.payload for m in c.messages if m.retain}
         finally:
             c.close()
@@ -446,7 +449,8 @@ def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, ca
     n_before = len(sub.messages)
 
     trace = str(REPO / "examples" / "desk-morning.csv.gz")
-    assert main(["simulate", trace, "--config", str(_sim_config(tmp_path, broker, "desk")), "--mqtt", "--json"]) == 0
+    assert main(["simulate", trace, "--config", str(_sim_config(tmp_path, broker, "desk")), "--mqtt", "--json",
+                 "--speed", "3600"]) == 0
     alert_ids = [e["id"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["type"] == "alert"]
     assert alert_ids
     got = [json.loads(m.payload)["id"] for m in sub.wait_for("sitsense/desk-replay/alert", len(alert_ids))]
@@ -456,8 +460,8 @@ def test_a_replay_leaves_the_live_device_untouched(broker, tmp_path, closing, ca
     during = sub.messages[n_before:]
     assert [m.topic for m in during if m.topic.startswith("sitsense/desk/")] == []
     replay_configs = {m.topic: json.loads(m.payload) for m in during if m.topic.startswith("homeassistant/")}
-    assert len(replay_configs) == 13 and all("/desk-replay/" in t for t in replay_configs)
-    assert len(live_unique_ids) == 13
+    assert len(replay_configs) == len(ENTITIES) and all("/desk-replay/" in t for t in replay_configs)
+    assert len(live_unique_ids) == len(ENTITIES)
     assert not live_unique_ids & {c["unique_id"] for c in replay_configs.values()}
     assert {tuple(c["device"]["identifiers"]) for c in replay_configs.values()} == {("sitsense_desk-replay",)}
     assert {c["availability_topic"] for c in replay_configs.values()} == {"sitsense/desk-replay/status"}

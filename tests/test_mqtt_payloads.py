@@ -107,7 +107,7 @@ def test_tiles_are_whole_minutes_and_counts():
     tiles = tile_values(snapshot())
     assert tuple(tiles) == TILES
     assert tiles == {"posture": "sitting", "bout_min": "47", "today/sitting_min": "181", "today/breaks": "4",
-                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok"}
+                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok", "alerts": "on"}
 
 
 def test_state_payload_numbers_and_timestamps():
@@ -401,7 +401,7 @@ def test_the_blueprint_sends_commands_the_output_accepts():
 
     text = (REPO / "config" / "homeassistant" / "stand-up-notify.yaml").read_text()
     assert 'topic: "{{ base }}/cmd/snooze"' in text and "'minutes': snooze_minutes | int" in text
-    assert 'topic: "{{ base }}/cmd/ack"' in text and "'id': alert.get('id', '')" in text
+    assert 'topic: "{{ base }}/cmd/ack"' in text and "'id': pressed_alert" in text
     assert parse_command(T, T.cmd("snooze"), b'{"minutes": 10}') == ("snooze", {"minutes": 10.0})
     assert "stand_up" in text and "reminder" in text  # the event types the event entity fires
     assert set(ALERT_EVENT_TYPES) == {"stand_up", "reminder"}

@@ -10,7 +10,8 @@ from sitsense.coach import Coach
 from sitsense.config import CoachConfig
 from sitsense.exercise_synth import CLASSES, dataset, window
 from sitsense.plan import parse_plan
-from sitsense.recognition import ExerciseRecognised, recognise, recognise_stream, seen_exercises
+from sitsense.events import ExerciseRecognised
+from sitsense.recognition import recognise, recognise_stream, seen_exercises
 from sitsense.synth import synthesize
 
 

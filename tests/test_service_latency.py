@@ -56,6 +56,23 @@ def test_alerts_are_not_delayed_by_batched_posture_decisions():
         assert arrived_at - alert_t <= 1.0, (alert_t, arrived_at)  # within the block it fell due in
 
 
+class WithoutWakeups:
+    """The same live source, but one that cannot be asked for an extra poll (no ``wake_at``)."""
+
+    def __init__(self, source):
+        self._source = source
+        self.sample_rate_hz = source.sample_rate_hz
+
+    def blocks(self):
+        return self._source.blocks()
+
+    def pop_events(self):
+        return self._source.pop_events()
+
+    def close(self):
+        self._source.close()
+
+
 def alert_delays_on_a_live_source(wake_for_alerts: bool) -> list[float]:
     """Clock time between an alert's step and its arrival at the outputs, on the emulated sensor."""
     from sitsense.config import SensorConfig
@@ -65,7 +82,7 @@ def alert_delays_on_a_live_source(wake_for_alerts: bool) -> list[float]:
     clock = SimClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), start_mono_s=100.37)
     source = open_source("fake:plan:stand 1m, sit 42m", SensorConfig(), clock, seed=3)
     if not wake_for_alerts:
-        source.wake_at = None  # a source that cannot be asked for an extra poll
+        source = WithoutWakeups(source)
     service = build_service(Config(), source=source, clock=clock, console=False, coach=False)
     delays: list[float] = []
 

@@ -94,7 +94,7 @@ def test_config_changes_the_rules(capsys, tmp_path):
      "not a HAPT folder"),
     (["synth", "--plan", "sit forever", "-o", "x.csv"], "duration 'forever'"),
     (["synth", "--plan", "sit 0.01s", "-o", "x.csv"], "at least 1 s"),
-    (["synth", "--plan", "sit 1000h", "-o", "x.csv"], "at most 31 days"),
+    (["synth", "--plan", "sit 9000h", "-o", "x.csv"], "at most 366 days"),
     (["synth", "--plan", "sit 1m", "--start", "09:00", "-o", "x.csv"], "--start '09:00': expected ISO 8601"),
     (["synth", "--plan", "sit 1m", "-o", "no/such/folder/x.csv"], "no/such/folder/x.csv: No such file"),
     (["report", "examples/short.csv", "--plot", "x.jpeg"], "must end in .png"),

@@ -198,7 +198,7 @@ def test_an_old_stored_calibration_does_not_override_the_days_newer_reference(tm
     from sitsense.sensor.source import ReplaySource
     from sitsense.synth import synthesize
     from sitsense.plan import parse_plan
-    from sitsense.wiring import build_service, load_reference
+    from sitsense.wiring import build_service, use_stored_calibration
     import numpy as np
 
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
@@ -208,7 +208,7 @@ def test_an_old_stored_calibration_does_not_override_the_days_newer_reference(tm
     trace = synthesize(parse_plan("stand 1m"), sample_rate_hz=25, seed=1)
     service = build_service(Config(), source=ReplaySource(trace, clock), clock=clock, console=False)
     midnight = START.replace(hour=0, minute=0)
-    load_reference(service, unless_older_than=midnight)
+    use_stored_calibration(service, unless_older_than=midnight)
     assert service.classifier.reference.source != "explicit"  # the day's own reference stays
-    load_reference(service)  # no reference of the day: the stored one is used
+    use_stored_calibration(service)  # no reference of the day: the stored one is used
     assert service.classifier.reference.source == "explicit"

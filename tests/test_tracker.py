@@ -57,7 +57,7 @@ def test_reminders_repeat_every_snooze_interval_up_to_the_maximum():
     alerts = d.of(Alert)
     assert [a.reminder for a in alerts] == [1, 2, 3]
     assert [round(a.bout_s / 60) for a in alerts] == [30, 40, 50]
-    assert alerts[1].message != alerts[0].message  # outputs can escalate
+    assert len({a.id for a in alerts}) == 3  # each one can be answered (ack) on its own
 
 
 def test_short_stand_up_does_not_end_the_bout():

@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
         raise ConfigError(f"--plot {args.plot}: the picture's name must end in .png (or .svg, .pdf)")
     if args.trace:
-        from ..traces import read_trace
+        from ..trace_reader import TraceReader
         from .simulate import local_tz, start_wall
 
-        trace = read_trace(args.trace)
+        trace = TraceReader(args.trace)  # streamed in chunks
         reports = report.from_trace(trace, cfg, start=start_wall(args.start, trace.start_time, local_tz(cfg)),
                                     quiet=args.quiet)
         if not reports:

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     cfg = load_config(args.config)
+    if args.state:  # every state file (the database, the MQTT outbox) goes beside --state
+        cfg = cfg.with_changes("store", path=args.state)
     lock = None
     if not args.no_state:
         # first of all, before the sensor, the GPIO pins and the broker (same client id) are opened:
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, cfg) -> int:
     from ..sdnotify import Notifier
     from ..sensor.live import open_source
-    from ..wiring import attach_buzzer, attach_mqtt, attach_store, build_service, close_outputs, load_reference
+    from ..wiring import attach_buzzer, attach_mqtt, attach_store, build_service, close_outputs, use_stored_calibration
     from .simulate import local_tz
 
     faults = {}
@@ -78,7 +80,7 @@ def _run(args: argparse.Namespace, cfg) -> int:
         # reference, unless it is older than today (the day's was taken since, e.g. by cmd/calibrate)
         today = clock.wall().replace(hour=0, minute=0, second=0, microsecond=0)
         day_has_one = store is not None and keeper.calibration is not None
-        load_reference(service, unless_older_than=today if day_has_one else None)
+        use_stored_calibration(service, unless_older_than=today if day_has_one else None)
     notifier = Notifier()
     watchdog = _Watchdog(notifier)
     service.block_hooks.append(watchdog)

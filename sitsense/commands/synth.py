@@ -16,15 +16,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import PlanError
     from ..plan import parse_plan
-    from ..synth import synthesize
-    from ..traces import write_trace
+    from ..synth import synth_chunks, synth_metadata
+    from ..trace_writer import write_chunks
 
     if not 10 <= args.rate <= 200:
         raise PlanError(f"--rate {args.rate:g}: must be between 10 and 200 Hz")
     check_start(args.start)
-    trace = synthesize(parse_plan(args.plan), sample_rate_hz=args.rate, seed=args.seed, start_time=args.start)
-    write_trace(args.output, trace)
-    print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at {args.rate:g} Hz")
+    plan = parse_plan(args.plan)
+    meta = synth_metadata(plan, sample_rate_hz=args.rate, seed=args.seed, start_time=args.start)
+    chunks = synth_chunks(plan, sample_rate_hz=args.rate, seed=args.seed)  # streamed: any length, little memory
+    written = write_chunks(args.output, meta, chunks, labelled=True)
+    span_s = (written.last_t or 0.0) - (written.first_t or 0.0)
+    print(f"{args.output}: {span_s / 60:.1f} min, {written.samples} samples at {args.rate:g} Hz")
     return 0
 
 

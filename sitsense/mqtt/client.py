@@ -6,7 +6,8 @@ never blocks the service's loop. Alerts and events go through the on-disk
 deleted only after the broker's PUBACK, so a broker outage or a restart loses nothing; the retained
 state (chosen by :class:`~sitsense.mqtt.throttle.StateThrottle`) is simply republished. Messages
 on ``cmd/<name>`` become :class:`~sitsense.control.Request` s; every one gets an answer on
-``cmd/<name>/result``, a refused one ``{"ok": false, "error": ...}``.
+``cmd/<name>/result``, a refused one ``{"ok": false, "error": ...}``, and the latest answer stays
+retained on ``last_command``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .. import __version__
 from ..clock import Clock, SystemClock, shift_wall
 from ..config import Config, MqttConfig, load_password
 from ..control import Request, RequestRejected, Submit
-from ..errors import OutputError
+from ..errors import MqttSettingError, OutputError
 from ..events import Alert, Event
 from ..outputs.base import StateSnapshot
 from ..paths import outbox_path
@@ -35,7 +36,7 @@ from .outbox import Outbox
 from .sender import OutboxSender
 from .throttle import StateThrottle, Update
 from .topics import (OFFLINE, ONLINE, PUBLISHED_EVENTS, Topics, alert_payload, encode, event_payload, iso,
-                     parse_command, resolve_device_id, state_payload)
+                     last_command_payload, parse_command, resolve_device_id, state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ class MqttOutput:
         self._clock = clock or SystemClock()
         self._password = load_password(cfg, environ)
         if self._password and not cfg.username:
-            raise OutputError("mqtt: a password is set (SITSENSE_MQTT_PASSWORD or mqtt.password_file) "
-                              "but mqtt.username is empty; set the user name too")
+            raise MqttSettingError("mqtt: a password is set (SITSENSE_MQTT_PASSWORD or mqtt.password_file) "
+                                   "but mqtt.username is empty; set the user name too")
         if isinstance(outbox, Outbox):
             self.outbox = outbox
         else:
@@ -115,11 +116,13 @@ class MqttOutput:
         client.reconnect_delay_set(min_delay=1, max_delay=cfg.reconnect_max_s)
         if cfg.username:
             client.username_pw_set(cfg.username, self._password)
-        if cfg.tls_ca:
+        if cfg.tls:  # any tls_* turns TLS on; no tls_ca means the system's CA store
+            if cfg.tls_key and not cfg.tls_cert:
+                raise MqttSettingError("mqtt.tls_key is set without mqtt.tls_cert; set the client certificate too")
             try:
-                client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert or None, keyfile=cfg.tls_key or None)
+                client.tls_set(ca_certs=cfg.tls_ca or None, certfile=cfg.tls_cert or None, keyfile=cfg.tls_key or None)
             except (OSError, ValueError) as exc:
-                raise OutputError(f"mqtt.tls_ca/tls_cert/tls_key: cannot load the TLS files: {exc}") from None
+                raise MqttSettingError(f"mqtt.tls_ca/tls_cert/tls_key: cannot load the TLS files: {exc}") from None
         client.on_socket_open = self._on_socket_open
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -130,7 +133,7 @@ class MqttOutput:
     def describe(self) -> str:
         """Connection settings for logs, with the password redacted."""
         auth = f" user={self.cfg.username} password={'***' if self._password else '(none)'}" if self.cfg.username else ""
-        tls = " tls" if self.cfg.tls_ca else ""
+        tls = (" tls" + ("" if self.cfg.tls_ca else " (system CAs)")) if self.cfg.tls else ""
         return f"{self.cfg.host}:{self.cfg.port} client_id={self.client_id}{auth}{tls}"
 
     def start(self) -> None:
@@ -176,7 +179,7 @@ class MqttOutput:
     @property
     def volatile(self) -> bool:
         """True when the outbox is in memory (a replay): what is not delivered by close() is lost."""
-        return getattr(self.outbox, "path", "") == ":memory:"
+        return self.outbox.path == ":memory:"
 
     # -- Output protocol -------------------------------------------------------------------------
 
@@ -376,7 +379,7 @@ class MqttOutput:
         if was and not self._closed:
             self._log_once("lost", logging.WARNING, "MQTT: connection lost (%s); reconnecting", reason_code)
         elif self._awaiting_connack and not self._closed:  # e.g. a TLS 1.3 broker wanting a client certificate
-            hint = ("does it want a client certificate it trusts (mqtt.tls_cert, mqtt.tls_key)?" if self.cfg.tls_ca
+            hint = ("does it want a client certificate it trusts (mqtt.tls_cert, mqtt.tls_key)?" if self.cfg.tls
                     else "is it a TLS port (mqtt.tls_ca)?")
             self.last_error = (f"the broker at {self.cfg.host}:{self.cfg.port} closed the connection without "
                                f"answering ({reason_code}); {hint}")
@@ -426,9 +429,11 @@ class MqttOutput:
             try:
                 body = result if isinstance(result, dict) else {"result": result}
                 body = {"command": name, **body}
+                last = last_command_payload(body, time_iso=self._wall_iso(self._clock.monotonic()))
                 with self._reply_lock:
                     if not self._closed:
                         self.client.publish(topic, encode(body), qos=1, retain=False)
+                        self.client.publish(self.topics.last_command, encode(last), qos=1, retain=True)
             except Exception as exc:
                 self._log_once(f"reply:{type(exc).__name__}", logging.ERROR, "MQTT: reply to %s: %s", name, exc)
 

@@ -18,28 +18,51 @@ ALERT_EVENT_TYPES = ("stand_up", "reminder")  # first alert of a bout, later rem
 PAUSE_BUTTON_MIN = 60
 
 
+# MQTT entities cannot bring translations, so the posture is shown by these names (the tile and the
+# binary sensor keep sitsense's own values). Event types stay sitsense's ids: automations match them.
+POSTURE_NAMES = {"sitting": "Sitting", "standing": "Standing", "walking": "Walking", "lying": "Lying",
+                 "not_worn": "Not worn", "unknown": "Not sure"}
+assert set(POSTURE_NAMES) == set(POSTURES), "every posture needs a name"
+
+
+def _minutes(decimals: int = 0) -> dict[str, Any]:
+    """A duration in minutes, shown as minutes: without a display precision the frontend shows it as h:mm:ss."""
+    return {"device_class": "duration", "unit_of_measurement": "min", "suggested_display_precision": decimals}
+
+
 def _sensor(name: str, tile: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "tile": tile, **extra}
 
 
 # object id -> (component, config without the shared keys). ``tile`` names the plain topic read.
 ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
-    "sitting_today": ("sensor", _sensor("Sitting today", "today/sitting_min", device_class="duration",
-                                        unit_of_measurement="min", state_class="total_increasing")),
-    "current_bout": ("sensor", _sensor("Current sitting bout", "bout_min", device_class="duration",
-                                       unit_of_measurement="min", state_class="measurement")),
+    "sitting_today": ("sensor", _sensor("Sitting today", "today/sitting_min", **_minutes(),
+                                        state_class="total_increasing")),
+    "current_bout": ("sensor", _sensor("Current sitting bout", "bout_min", **_minutes(), state_class="measurement")),
     "breaks_today": ("sensor", _sensor("Breaks today", "today/breaks", state_class="total_increasing",
                                        icon="mdi:walk")),
     "alerts_today": ("sensor", _sensor("Alerts today", "today/alerts", state_class="total_increasing",
                                        icon="mdi:bell-ring-outline")),
-    "release_today": ("sensor", _sensor("Release today", "today/release_min", device_class="duration",
-                                        unit_of_measurement="min", state_class="total_increasing",
-                                        icon="mdi:yoga")),
-    "posture": ("sensor", _sensor("Posture", "posture", device_class="enum", options=list(POSTURES),
+    "release_today": ("sensor", _sensor("Release today", "today/release_min", **_minutes(1),
+                                        state_class="total_increasing", icon="mdi:yoga")),
+    "posture": ("sensor", _sensor("Posture", "posture", device_class="enum", options=list(POSTURE_NAMES.values()),
+                                  value_template="{{ %s.get(value, value) }}" % json.dumps(POSTURE_NAMES),
                                   icon="mdi:human")),
     "sensor_status": ("sensor", _sensor("Sensor", "sensor", entity_category="diagnostic", icon="mdi:chip")),
     "sitting": ("binary_sensor", _sensor("Sitting", "posture", icon="mdi:seat",
                                          value_template="{{ 'ON' if value == 'sitting' else 'OFF' }}")),
+    # "On", "Paused until 10:45" or "Snoozed until 09:52"; the ISO times are attributes for automations
+    "alerts": ("sensor", _sensor("Alerts", "alerts", icon="mdi:bell-outline",
+                                 value_template="{{ value[:1] | upper }}{{ value[1:] }}",
+                                 json_attributes="state",
+                                 json_attributes_template="{{ {'paused_until': value_json.paused_until, "
+                                                          "'snoozed_until': value_json.snoozed_until} | tojson }}")),
+    "alerts_paused": ("binary_sensor", _sensor("Alerts paused", "alerts", icon="mdi:bell-sleep-outline",
+                                               value_template="{{ 'ON' if value.startswith('paused') else 'OFF' }}")),
+    "last_command": ("sensor", {"name": "Last command", "topic": "last_command", "icon": "mdi:message-reply-text",
+                                "value_template": "{{ (value_json.command ~ ': ' ~ ('ok' if value_json.ok "
+                                                  "else value_json.error))[:255] }}",
+                                "json_attributes": "last_command", "entity_category": "diagnostic"}),
     "alert": ("event", {"name": "Stand-up alert", "topic": "alert", "event_types": list(ALERT_EVENT_TYPES),
                         "icon": "mdi:human-handsup"}),
     "snooze": ("button", {"name": "Snooze", "command": "snooze", "payload_press": "{}",
@@ -82,6 +105,8 @@ def discovery_messages(topics: Topics, device_id: str, prefix: str = "homeassist
                 config["state_topic"] = getattr(topics, v)
             elif k == "command":
                 config["command_topic"] = topics.cmd(v)
+            elif k == "json_attributes":
+                config["json_attributes_topic"] = getattr(topics, v)
             else:
                 config[k] = v
         config.update({

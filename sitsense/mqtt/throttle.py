@@ -3,7 +3,7 @@
 A phone on mobile data should not be flooded: a posture is shown once it has lasted
 ``interval_s`` (a flickering classifier sends nothing); changes go out at most once per
 ``interval_s`` of state time, once a minute when only the minute counters moved, at once when the
-sensor's status changed, and never more than ``max_per_hour`` messages in any hour (a token
+sensor's status or the alerts (paused, snoozed) changed, and never more than ``max_per_hour`` messages in any hour (a token
 bucket: a tenth of the budget as a burst, the rest spread evenly).
 """
 
@@ -44,7 +44,7 @@ class StateThrottle:
         if changed.keys() <= CLOCK_TILES:
             gap = max(gap, 60.0)
         last = self._last_t
-        urgent = "sensor" in changed  # a sensor fault (or its end) goes out at once
+        urgent = "sensor" in changed or "alerts" in changed  # a sensor fault, a pause or a snooze: at once
         if not urgent and last is not None and last <= state.t < last + gap:
             return None
         if not self._budget_allows(state.t, len(changed) + 1):

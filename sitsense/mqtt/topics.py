@@ -2,7 +2,7 @@
 
 Topics under ``<prefix>/<device_id>/``: ``status`` (retained online/offline, Last Will), plain
 retained tiles, ``state`` (retained JSON), ``alert`` and ``event`` (QoS 1, not retained, each with
-a unique ``id``), ``cmd/<name>`` in and ``cmd/<name>/result`` out.
+a unique ``id``), ``cmd/<name>`` in and ``cmd/<name>/result`` out, ``last_command`` (retained).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PUBLISHED_EVENTS: tuple[type[Event], ...] = (BreakTaken, BreakEnded, AlertOutcom
 
 # Plain retained topics for dashboard tiles, relative to the device's base topic.
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
-         "sensor")
+         "sensor", "alerts")
 
 # Tiles that change merely because time passes (whole minutes of sitting).
 CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
@@ -98,6 +98,11 @@ class Topics:
     def cmd_result(self, name: str) -> str:
         return f"{self.base}/cmd/{name}/result"
 
+    @property
+    def last_command(self) -> str:
+        """Retained: the answer to the latest command, accepted or refused (outside ``cmd/+``)."""
+        return f"{self.base}/last_command"
+
     def cmd_name(self, topic: str) -> str | None:
         """The command a topic of this device's command tree names (one level under ``cmd/``), else None."""
         prefix = self.base + "/cmd/"
@@ -147,6 +152,22 @@ def event_payload(event: Event, *, event_id: str, time_iso: str) -> dict[str, An
     return out
 
 
+def _in_force(state: StateSnapshot, until_t: float | None) -> datetime | None:
+    """The wall time a pause or snooze ends, or None if there is none or it is over."""
+    if until_t is None or until_t <= state.t:
+        return None
+    return shift_wall(state.wall, until_t - state.t)
+
+
+def alerts_tile(state: StateSnapshot) -> str:
+    """``on``, ``paused until HH:MM`` or ``snoozed until HH:MM`` (the wearer's local time)."""
+    if (until := _in_force(state, state.paused_until_t)) is not None:
+        return f"paused until {until:%H:%M}"
+    if (until := _in_force(state, state.snoozed_until_t)) is not None:
+        return f"snoozed until {until:%H:%M}"
+    return "on"
+
+
 def tile_values(state: StateSnapshot) -> dict[str, str]:
     """The plain tile payloads. Whole minutes for bout and sitting, so tiles change at most once a
     minute; release minutes keep a decimal because a day's release is only a few minutes."""
@@ -158,14 +179,14 @@ def tile_values(state: StateSnapshot) -> dict[str, str]:
         "today/alerts": str(state.alerts_today),
         "today/release_min": f"{state.release_today_s / 60.0:.1f}",
         "sensor": state.sensor,
+        "alerts": alerts_tile(state),
     }
 
 
 def state_payload(state: StateSnapshot) -> dict[str, Any]:
-    """The retained JSON ``state``: the tiles' values as numbers, plus timestamps."""
-    paused_until = None
-    if state.paused_until_t is not None:
-        paused_until = iso(shift_wall(state.wall, state.paused_until_t - state.t))
+    """The retained JSON ``state``: the tiles' values as numbers, plus timestamps (a pause or snooze
+    that is over shows as null)."""
+    paused_until, snoozed_until = (_in_force(state, state.paused_until_t), _in_force(state, state.snoozed_until_t))
     bout_start = iso(shift_wall(state.wall, -state.bout_s)) if state.bout_s > 0 else None
     return {
         "time": iso(state.wall),
@@ -180,8 +201,16 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
             "release_min": round(state.release_today_s / 60.0, 1),
         },
         "sensor": state.sensor,
-        "paused_until": paused_until,
+        "alerts": alerts_tile(state),
+        "paused_until": paused_until and iso(paused_until),
+        "snoozed_until": snoozed_until and iso(snoozed_until),
     }
+
+
+def last_command_payload(result: dict[str, Any], *, time_iso: str) -> dict[str, Any]:
+    """The retained ``last_command``: a command's answer (``command``, ``ok``, ``error`` or details)
+    and the wall ``time`` it was given."""
+    return {**result, "time": time_iso}
 
 
 def _reject_constant(name: str) -> Any:
@@ -204,6 +233,8 @@ def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool 
         data = json.loads(text, parse_constant=_reject_constant) if text else {}
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestRejected(f"{name}: payload is not JSON ({exc})") from None
+    except RecursionError:  # '[[[[...' deeper than Python's stack: no command is nested at all
+        raise RequestRejected(f"{name}: payload is nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestRejected(f"{name}: payload must be a JSON object or empty, not {type(data).__name__}")
     return name, check_args(name, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..events import Event
 
@@ -24,6 +24,7 @@ class StateSnapshot:
     release_today_s: float
     sensor: str = "ok"
     paused_until_t: float | None = None
+    snoozed_until_t: float | None = None
 
 
 class Output(Protocol):
@@ -34,3 +35,11 @@ class Output(Protocol):
     def update_state(self, state: StateSnapshot) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WantsFreshState(Protocol):
+    """An output that needs the postures up to a time decided now (the store's checkpoints); the
+    service otherwise decides them in batches (``posture.decide_every_s``)."""
+
+    def wants_fresh_state(self, t: float) -> bool: ...

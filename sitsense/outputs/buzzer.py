@@ -1,7 +1,8 @@
 """The buzzer output: named patterns on an active buzzer, a passive piezo or a vibration motor.
 
 Patterns are data (on/off durations with a pitch and a strength) and play on a background thread
-that waits on an Event, so ``handle`` returns at once and ``close`` is immediate. An optional push
+timed by the injected clock (``clock=``, the system's by default; a SimClock plays them in
+simulated time), so ``handle`` returns at once and ``close`` is immediate. An optional push
 button (to ground) submits commands: a press snoozes, a long press pauses for an hour, a double
 press starts the guided release. Hardware comes in through ``pin_factory=`` as in gpiozero.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -314,18 +314,18 @@ class BuzzerOutput:
                 self._play_now(name)
 
     def _play_now(self, name: str) -> None:
-        """Play one pattern against absolute deadlines, so waits do not add up drift."""
-        t = time.monotonic()
+        """Play one pattern against absolute deadlines on the clock, so waits do not add up drift."""
+        t = self._clock.monotonic()
         try:
             for beep in PATTERNS[name]:
                 self._sound_on(beep)
                 t += beep.on_s
-                if self._closing.wait(max(0.0, t - time.monotonic())):
+                if self._clock.wait_until(t, self._closing):
                     return
                 self._sound_off()
                 if beep.off_s:
                     t += beep.off_s
-                    if self._closing.wait(max(0.0, t - time.monotonic())):
+                    if self._clock.wait_until(t, self._closing):
                         return
         except Exception:
             log.exception("buzzer pattern %s failed", name)
@@ -337,7 +337,7 @@ class BuzzerOutput:
                     pass
 
     def _on_button(self, pressed: bool) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             gestures = self._decoder.press(now) if pressed else self._decoder.release(now)
         self._dispatch(gestures)
@@ -347,13 +347,15 @@ class BuzzerOutput:
         while not self._closing.is_set():
             with self._lock:
                 deadline = self._decoder.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._button_wake.wait(timeout)
+            if deadline is None:
+                self._button_wake.wait()
+            else:
+                self._clock.wait_until(deadline, self._button_wake)
             self._button_wake.clear()
             if self._closing.is_set():
                 return
             with self._lock:
-                gestures = self._decoder.poll(time.monotonic())
+                gestures = self._decoder.poll(self._clock.monotonic())
             self._dispatch(gestures)
 
     def _dispatch(self, gestures: list[str]) -> None:

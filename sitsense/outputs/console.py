@@ -56,7 +56,7 @@ class ConsoleOutput:
         if isinstance(ev, PostureChanged):
             return f"{ev.posture}" + (f" (since {_hms(ev.t - ev.since_t)} ago)" if ev.t - ev.since_t > 60 else "")
         if isinstance(ev, Alert):
-            text = f"ALERT #{ev.reminder}: {ev.message}"
+            text = f"ALERT #{ev.reminder}: {ev.message or f'{int(ev.bout_s // 60)} min seated.'}"
             if ev.exercise:
                 text += f"\n{'':10}-> {ev.exercise.get('name')}: {ev.exercise.get('cue')}"
             return text

@@ -55,9 +55,6 @@ class PostureModel:
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
-    def proba(self, features: np.ndarray) -> np.ndarray:
-        return np.exp(self.log_proba(features))
-
     def save(self, path: str | Path) -> None:
         """Write the model as plain arrays (no pickles)."""
         p = Path(path)

@@ -41,6 +41,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..traces import Trace
+from .playback import TracePlayer
 from . import emulated_chips as R
 from .emulated_chips import ChipModel, model_for
 
@@ -86,7 +87,7 @@ class MPU6050Emulator:
     sequence against the datasheet. ``fifo_resets`` holds the times the FIFO was really emptied.
     """
 
-    def __init__(self, *, clock, trace: Trace | None = None, signal: Signal | None = None,
+    def __init__(self, *, clock, trace: Trace | TracePlayer | None = None, signal: Signal | None = None,
                  address: int = 0x68, chip: str | int | None = None, who_am_i: int | None = None,
                  bus_hz: float | None = 100_000.0, clock_error: float = 0.0, noise_g: float = 0.0, seed: int = 0,
                  nack_probability: float = 0.0, abort_probability: float = 0.0, abort_errno: int = errno.EIO,
@@ -141,12 +142,12 @@ class MPU6050Emulator:
         self._pointer = 0
         # host time of trace time zero: the first sample into the FIFO, unless anchored by ``origin_s``
         self._origin_s: float | None = None if origin_s is None else float(origin_s)
-        if trace is not None and len(trace):
-            self._trace_t = trace.t_s - trace.t_s[0]
-            self._trace_end_s = float(self._trace_t[-1])
+        # what it plays: a Trace in memory, or a TracePlayer streaming one (sitsense.sensor.playback)
+        if isinstance(trace, TracePlayer):
+            self._player: TracePlayer | None = trace
         else:
-            self._trace_t = None
-            self._trace_end_s = math.inf
+            self._player = TracePlayer.of(trace) if trace is not None and len(trace) else None
+        self._trace_end_s = self._player.end_s if self._player is not None else math.inf
         self._power_on(self.created_s)
 
     # ------------------------------------------------------------------ chip state
@@ -248,7 +249,7 @@ class MPU6050Emulator:
 
     def _k_stop(self) -> float:
         """The last tick with trace left to play (inf if none ends)."""
-        if self._trace_t is None or self.end != "stop" or self._origin_s is None:
+        if self._player is None or self.end != "stop" or self._origin_s is None:
             return math.inf
         return math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / self.period_s + 1e-9)
 
@@ -299,9 +300,8 @@ class MPU6050Emulator:
         return self.model.mpu6500_family and bool(self.regs[R.CONFIG] & R.FIFO_MODE)
 
     def _counts_at(self, w: np.ndarray, times: np.ndarray) -> np.ndarray:
-        if self._trace_t is not None:
-            idx = np.clip(np.searchsorted(self._trace_t, w + 1e-6, side="right") - 1, 0, len(self._trace_t) - 1)
-            accel_g = self.trace.accel_g[idx]
+        if self._player is not None:
+            accel_g = self._player.accel_at(w)
         elif self.signal is not None:
             accel_g = np.asarray(self.signal(w), dtype=np.float64).reshape(-1, 3)
         else:
@@ -636,6 +636,9 @@ class MPU6050Emulator:
         return [v for _, r, v in self.writes if r == reg]
 
 
+MAX_FAULT_TIME_S = 1e9  # about 31 years, the longest a trace can last
+
+
 def parse_faults(text: str) -> dict:
     """``'nack=0.01, disconnect=2h+5m, reset=5h, stall=3h+20s, frozen=4h+1m'`` -> emulator options.
 
@@ -648,13 +651,16 @@ def parse_faults(text: str) -> dict:
 
     def seconds(item: str, value: str) -> float:
         try:
-            return float(value)
+            s = float(value)
         except ValueError:
-            pass
-        try:
-            return parse_duration_s(value)
-        except Exception:
-            raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
+            try:
+                s = parse_duration_s(value)
+            except Exception:
+                raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
+        if not 0.0 <= s <= MAX_FAULT_TIME_S:  # also refuses nan and inf
+            raise ConfigError(f"fault {item!r}: {value!r} must be a time from 0 to {MAX_FAULT_TIME_S:.0e} s "
+                              "(use 3600, 90s, 1h30m)")
+        return s
 
     def window(item: str, value: str) -> tuple[float, float]:
         if "+" not in value:

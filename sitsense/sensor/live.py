@@ -195,18 +195,9 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
         source = LiveSource(driver, clock=clock, poll_interval_s=cfg.poll_interval_s, stop_after_s=seconds,
                             spec="mpu6050")
     else:
-        from ..traces import read_trace
         from .emulator import MPU6050Emulator
 
-        if path.startswith("plan:"):  # a posture script played by the synthetic wearer
-            from ..plan import parse_plan
-            from ..synth import synthesize
-
-            trace = synthesize(parse_plan(path[5:]), sample_rate_hz=cfg.sample_rate_hz,
-                               seed=int(emulator_options.pop("seed", 0)))
-        else:
-            trace = read_trace(path)
-        rate_hz = trace.sample_rate_hz
+        player, rate_hz, start_time = _fake_trace(path, cfg, seed=int(emulator_options.pop("seed", 0)))
         if not (MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ):
             log.info("trace rate %.4g Hz is outside the chip's %g-%g Hz; sampling it at %d Hz",
                      rate_hz, MIN_RATE_HZ, MAX_RATE_HZ, cfg.sample_rate_hz)
@@ -214,19 +205,45 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
         if epoch is not None:
             if clock is not None:
                 raise ValueError("give a clock or an epoch, not both")
-            emulator_options["origin_s"] = float(trace.t_s[0])
+            emulator_options["origin_s"] = player.first_t_s
         if clock is None:
-            clock = fake_clock(trace.start_time, speed, start_mono_s=float(trace.t_s[0]), tz=tz, real0=epoch)
-        if epoch is not None and clock.monotonic() < float(trace.t_s[0]):
-            clock.sleep(float(trace.t_s[0]) - clock.monotonic())  # started early: wait for the day to begin
-        emulator = MPU6050Emulator(clock=clock, trace=trace, address=cfg.address, **emulator_options)
+            clock = fake_clock(start_time, speed, start_mono_s=player.first_t_s, tz=tz, real0=epoch)
+        if epoch is not None and clock.monotonic() < player.first_t_s:
+            clock.sleep(player.first_t_s - clock.monotonic())  # started early: wait for the day to begin
+        emulator = MPU6050Emulator(clock=clock, trace=player, address=cfg.address, **emulator_options)
         driver = MPU6050(bus=emulator, bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=rate_hz,
                          range_g=cfg.range_g, clock=clock)
         # A little slack past the trace's end so the last samples are read; exhaustion stops it sooner.
-        limit_s = trace.duration_s + cfg.poll_interval_s + 1.0
+        limit_s = player.end_s + cfg.poll_interval_s + 1.0
         source = LiveSource(driver, clock=clock, poll_interval_s=cfg.poll_interval_s,
                             stop_after_s=min(seconds, limit_s) if seconds else limit_s,
                             exhausted=lambda: emulator.exhausted, spec=f"fake:{path}", emulator=emulator)
     if connect:
         source.open()
     return source
+
+
+def _fake_trace(path: str, cfg: SensorConfig, *, seed: int = 0):
+    """(a TracePlayer, its sample rate, its start_time) for ``fake:PATH`` or ``fake:plan:...``.
+
+    Both are streamed, so a fake sensor holds a chunk of its trace, not the whole. A trace file is
+    read through once first: every line is checked (a bad one stops the command before the sensor
+    starts, not hours into a run) and its first and last times are known.
+    """
+    from .playback import TracePlayer
+
+    if path.startswith("plan:"):  # a posture script played by the synthetic wearer
+        from ..plan import parse_plan
+        from ..synth import synth_chunks
+
+        plan = parse_plan(path[5:])
+        rate_hz = cfg.sample_rate_hz
+        n = int(round(sum(s for _, s in plan) * rate_hz))
+        chunks = synth_chunks(plan, sample_rate_hz=rate_hz, seed=seed)
+        return TracePlayer(chunks, first_t_s=0.0, last_t_s=(n - 1) / rate_hz), rate_hz, None
+    from ..trace_reader import TraceReader
+
+    reader = TraceReader(path)
+    span = reader.summary()
+    player = TracePlayer(reader.chunks(), first_t_s=span.first_t_s, last_t_s=span.last_t_s)
+    return player, reader.sample_rate_hz, reader.start_time

@@ -414,8 +414,8 @@ class MPU6050:
 
     def reset_fifo(self) -> None:
         """Empty the FIFO the kernel's way: stop filling it, reset it while disabled (the MPU-6050 resets
-        only then), clear a stale overflow flag, and enable it again; checked, as a lost write would
-        leave a FIFO that fills but reads as padding."""
+        only then), clear a stale overflow flag, and enable it again; checked (empty, then enabled),
+        as a lost write would leave old frames in it or a FIFO that fills but reads as padding."""
         w = self._write
         for attempt in range(1, self.CONFIGURE_ATTEMPTS + 1):
             w(Reg.FIFO_EN, 0)
@@ -423,14 +423,15 @@ class MPU6050:
             w(Reg.USER_CTRL, Bit.FIFO_RESET)
             w(Reg.USER_CTRL, Bit.USER_FIFO_EN)
             self._read_byte(Reg.INT_STATUS)
+            left = self._fifo_count()  # nothing is filling it yet: 0 unless the reset was lost
             enabled_at = self.clock.monotonic()
             w(Reg.FIFO_EN, Bit.ACCEL_FIFO_EN)
             user, fifo_en = self._read_byte(Reg.USER_CTRL), self._read_byte(Reg.FIFO_EN)
-            if user & Bit.USER_FIFO_EN and fifo_en == Bit.ACCEL_FIFO_EN:
+            if left == 0 and user & Bit.USER_FIFO_EN and fifo_en == Bit.ACCEL_FIFO_EN:
                 break
             if attempt == self.CONFIGURE_ATTEMPTS:
-                raise SensorError(f"the FIFO at {self.where} does not stay enabled (USER_CTRL={user:#04x}, "
-                                  f"FIFO_EN={fifo_en:#04x}); power or wiring problem?")
+                raise SensorError(f"the FIFO at {self.where} does not reset and stay enabled ({left} bytes "
+                                  f"left, USER_CTRL={user:#04x}, FIFO_EN={fifo_en:#04x}); power or wiring problem?")
         self._timing.restart(enabled_at, counts_as_loss=self._fault is not None)
         self.fifo_reset_s = self._last_data_at = self.clock.monotonic()
 
@@ -470,8 +471,11 @@ class MPU6050:
             data = self._read_fifo(n * FRAME_BYTES)
             stage = "status"
             # INT_ENABLE to INT_STATUS in one read: INT_ENABLE is 0 after a power-on reset, so it
-            # tells a brown-out during the block (an empty FIFO then reads 0xFF or its last byte)
-            int_enable, _, status = self._read_block(Reg.INT_ENABLE, 3)
+            # tells a brown-out during the block (an empty FIFO then reads 0xFF or its last byte).
+            # Reading clears INT_STATUS, so it too is repeated only after an address NACK.
+            int_enable, _, status = self._attempt(
+                lambda: self.bus.read_i2c_block_data(self.address, Reg.INT_ENABLE, 3),
+                retry_errnos=NOTHING_MOVED_ERRNOS)
         except _BusDown as exc:
             if stage == "count" or (stage == "fifo" and exc.nothing_moved):
                 self._bus_down(now, exc.reason)

@@ -1,0 +1,61 @@
+"""A trace played back sample-and-hold, for the emulator: the samples in memory, or streamed in chunks.
+
+The emulator asks for the acceleration at times that only move forward, so a streamed trace
+keeps just the chunk it is in: a fake sensor replaying a week costs what replaying an hour does.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..traces import Trace
+
+HOLD_SLACK_S = 1e-6  # a sample counts from its own timestamp, despite float error in the tick times
+
+
+class TracePlayer:
+    """The acceleration at any time ``w`` (seconds since the trace's first sample): that of the last
+    sample at or before it (the first sample before the trace begins, the last after it ends)."""
+
+    def __init__(self, chunks: Iterable[Trace], *, first_t_s: float, last_t_s: float, forward_only: bool = True):
+        self.first_t_s = float(first_t_s)
+        self.end_s = float(last_t_s) - self.first_t_s  # the last sample's time, from the first
+        self._chunks: Iterator[Trace] = iter(chunks)
+        self._forward_only = forward_only
+        self._t = np.zeros(0)  # times from the first sample, of the samples held
+        self._accel = np.zeros((0, 3))
+        self._exhausted = False
+        self._latest_w = -np.inf
+
+    @classmethod
+    def of(cls, trace: Trace) -> "TracePlayer":
+        """A trace held in memory: every sample stays, so times may go back as well."""
+        player = cls([trace], first_t_s=float(trace.t_s[0]), last_t_s=float(trace.t_s[-1]), forward_only=False)
+        player._load_until(np.inf)
+        return player
+
+    def accel_at(self, w: np.ndarray) -> np.ndarray:
+        """(len(w), 3) g for times ``w`` in ascending order (and, when streamed, after earlier calls')."""
+        if self._forward_only and len(w) and w[0] < self._latest_w:
+            raise ValueError("a streamed trace plays forward only: asked for an earlier time")
+        if len(w):
+            self._latest_w = float(w[-1])
+            self._load_until(float(w[-1]) + HOLD_SLACK_S)
+        idx = np.clip(np.searchsorted(self._t, w + HOLD_SLACK_S, side="right") - 1, 0, len(self._t) - 1)
+        accel = self._accel[idx]
+        if self._forward_only and len(idx) and idx[-1] > 0:  # no later time needs what comes before
+            self._t = self._t[idx[-1]:]
+            self._accel = self._accel[idx[-1]:]
+        return accel
+
+    def _load_until(self, w: float) -> None:
+        """Hold samples until one lies past ``w`` (or the trace ends)."""
+        while not self._exhausted and (len(self._t) == 0 or self._t[-1] <= w):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._exhausted = True
+                break
+            self._t = np.concatenate([self._t, chunk.t_s - self.first_t_s])
+            self._accel = np.concatenate([self._accel, chunk.accel_g])
