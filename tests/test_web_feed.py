@@ -219,7 +219,7 @@ def test_attach_web_starts_the_page_in_the_background_only_with_a_password(tmp_p
     cfg = Config().with_changes("web", bind="127.0.0.1", port=_free_port())
     service = Service(cfg, clock=SimClock(START))
     assert attach_web(service, cfg.with_changes("web", enabled=False)) is None and service.outputs == []
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         starter = attach_web(service, cfg)
         assert starter.wait() is None
     assert "off until a password is set: run 'sitsense web-password'" in caplog.text
