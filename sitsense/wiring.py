@@ -42,8 +42,9 @@ def attach_store(service: Service, cfg: Config, path: str | os.PathLike[str] | N
     from .paths import db_path
     from .store import Store
 
-    store = Store(path or db_path(cfg.store)).open()
-    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)
+    store = Store(path or db_path(cfg.store)).open()  # in memory if the folder takes no writes (service.storage)
+    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier,
+                         storage=service.storage)
     service.outputs.append(keeper)
     return store, keeper
 
@@ -73,7 +74,7 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
         log.info("MQTT output for %s (replay)", out.topics.base)
         out.start_and_wait(connect_timeout_s)
     else:
-        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock)
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, storage=service.storage)
         log.info("MQTT output for %s (live)", out.topics.base)
         out.start()
     service.outputs.append(out)
