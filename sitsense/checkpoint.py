@@ -97,6 +97,7 @@ def check(saved: Any) -> Checked:
         bout = fresh_bout()
     if today is None and not resumable:
         return Checked(None, problems, migrated_from=migrated)
+    assert bout is not None  # resumable, or the fresh bout
     state: dict[str, Any] = {"version": VERSION, "snapshot": {**bout, "today": today or _empty_today()},
                              "wall": wall.isoformat() if wall else None, "t": t}
     calibration = _check_calibration(saved.get("calibration"), problems)

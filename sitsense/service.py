@@ -19,7 +19,7 @@ from .config import Config
 from .events import Alert, AlertOutcome, Event, PostureChanged, RunSummary, SensorStatus
 from .control import Request, execute
 from .outputs.base import Output, StateSnapshot, WantsFreshState
-from .posture import PostureClassifier, make_classifier
+from .posture import PostureClassifier, PostureEstimate, make_classifier
 from .sensor.source import ReportsStatus, SampleSource, TakesWakeups
 from .tracker import Tracker
 
@@ -114,7 +114,7 @@ class Service:
         for hook in self.block_hooks:
             hook(self)
 
-    def _apply(self, estimates) -> None:
+    def _apply(self, estimates: Iterable[PostureEstimate]) -> None:
         """Step the tracker, posture changes and the coach through the classifier's estimates."""
         for est in estimates:
             wall = self.wall_at(est.t)

@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace, cfg) -> int:
         # open in the final checkpoint and the resumed service reports their outcome
         service.resumable = True
     from ..web.attach import attach_web
-    attach_web(service, cfg, store_path=None if args.no_state else store.path,
+    attach_web(service, cfg, store_path=None if store is None else store.path,
                speed=getattr(clock, "speed", None) or 1.0)
     if not fake:
         # after the resume: a calibration stored by 'sitsense calibrate' wins over the day's own
