@@ -186,8 +186,6 @@ class StateKeeper:
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall
         self._last_t = state.t
-        if self.storage is not None:
-            self.storage.remind()
         # the first state of a run is written at once: a resumed run that dies before its first
         # interval is over must not lose the seconds it counted since the restart
         if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:

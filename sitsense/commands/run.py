@@ -66,7 +66,8 @@ def _run(args: argparse.Namespace, cfg) -> int:
     from ..storage import StorageHealth
 
     # a full or read-only state folder: counting and alerts go on in memory, said loudly and often
-    service.storage = StorageHealth(state_dir(cfg.store))
+    storage = service.storage = StorageHealth(state_dir(cfg.store))
+    service.block_hooks.append(lambda svc: storage.remind())  # every 10 min while it lasts
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:
         attach_mqtt(service, cfg)
