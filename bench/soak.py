@@ -94,7 +94,9 @@ def day_24h() -> SoakSpec:
 
 def day_2h() -> SoakSpec:
     """The reduced day for the test suite: the same kinds of faults in two hours (from 09:00)."""
-    plan = "stand 2m, sit 40m, walk 5m, sit 45m, stand 3m, sit 25m"
+    # sit 41m, not 40: the second reminder of that bout is due 40 min in, and a stand-up at that very
+    # minute makes the reminder a matter of a second or two (the faulty and the clean run may differ)
+    plan = "stand 2m, sit 41m, walk 5m, sit 45m, stand 3m, sit 25m"
     return SoakSpec(plan=plan, start_time="2026-03-02T09:00:00+00:00", speed=300.0,
                     disconnects=[(900, 300), (5000, 300)], reset_at=6300, stall=(1500, 20),
                     broker_outage=(1700, 600), kill_at=3600)
@@ -359,10 +361,11 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         if own_broker:
             broker.stop()
 
+    # The clean run calibrates itself, as the faulty one did: a still start counts once the wearer sits
+    # down from it, so both report nothing before that sit-down (not a sensor fault's cost).
     calibrations = [e for e in run_events[0] if e["type"] == "calibration"]
     t = time.monotonic()
-    clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec),
-                             calibrations[0]["upright_g"] if calibrations else None)
+    clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec))
     clean_wall_s = time.monotonic() - t
     log(f"clean run in {clean_wall_s:.1f} s")
 

@@ -9,6 +9,10 @@ By default a day is made from one recording: each HAPT recording has its own pho
 day mixing two would be a wearer silently reclipping the sensor every few seconds. The first of
 the user's recordings that has every posture the plan needs is used; ``mix_recordings`` draws
 from all of them (more variety, unrealistic mounts).
+
+``posture_shifts`` makes sitting bouts sit like people do: every few minutes the wearer slumps,
+sits up or perches on the edge of the chair, a pure rotation of the pelvis about its lateral
+axis (no hip lift), from nearly upright to well past their usual sitting tilt.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ TRANSITIONS = {("standing", "sitting"): 7, ("sitting", "standing"): 8, ("sitting
 CROSSFADE_S = 1.0
 EDGE_MARGIN_S = 1.0  # keep clear of the ends of a labelled segment (labels are not sample-exact)
 MIN_CROP_S = 4.0
+SHIFT_HOLD_S = (60.0, 480.0)  # how long a sitting posture is held before the next shift
+SHIFT_TILT_DEG = (2.0, 15.0)  # shifted sitting: from this close to upright to this far past the usual tilt
 
 
 def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
-            start_time: str | None = None, progress=None, mix_recordings: bool = False) -> Trace:
+            start_time: str | None = None, progress=None, mix_recordings: bool = False,
+            posture_shifts: bool = False) -> Trace:
     """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...]."""
     rng = np.random.default_rng(seed)
     for posture, _ in plan:
@@ -50,6 +57,7 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
             raise DatasetError(f"compose: user {user} has no {posture} segment long enough to crop")
     rate = HAPT_SAMPLE_RATE_HZ
     fade = int(CROSSFADE_S * rate)
+    shifts = PostureShifts(pieces, rng) if posture_shifts else None
     out_acc: list[np.ndarray] = []
     out_lab: list[np.ndarray] = []
     total = 0
@@ -62,12 +70,17 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
             if trans is not None and len(trans) < need:
                 total = _append(out_acc, out_lab, trans, LABEL_CODE["transition"], fade, total)
                 need -= len(trans)
+        first = prev != posture
         while total < target:
             seg = pieces[posture][rng.integers(len(pieces[posture]))]
             crop_n = int(rng.uniform(MIN_CROP_S * rate, len(seg) + 1))
             crop_n = min(crop_n, target - total + fade)
             start = int(rng.integers(0, len(seg) - crop_n + 1))
-            total = _append(out_acc, out_lab, seg[start:start + crop_n], LABEL_CODE[posture], fade, total)
+            crop = seg[start:start + crop_n]
+            if shifts is not None and posture == "sitting":
+                crop = shifts.apply(crop, new_bout=first)
+            first = False
+            total = _append(out_acc, out_lab, crop, LABEL_CODE[posture], fade, total)
         if progress:
             progress(k + 1, len(plan))
         prev = posture
@@ -78,6 +91,8 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
     meta = {"sample_rate_hz": "50", "source": "composed from HAPT (not for redistribution)",
             "hapt_user": str(user), "hapt_experiment": str(used), "seed": str(seed),
             "plan": ", ".join(f"{p} {s:g}s" for p, s in plan)}
+    if posture_shifts:
+        meta["posture_shifts"] = "yes"
     if start_time:
         meta["start_time"] = start_time
     return Trace(np.arange(len(acc)) / rate, acc, labels, meta, f"compose:user{user}")
@@ -103,6 +118,51 @@ def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
                 if aid in ids and b - a - 2 * margin >= MIN_CROP_S * HAPT_SAMPLE_RATE_HZ:
                     out.setdefault(posture, []).append(rec.accel_g[a + margin:b - margin])
     return out
+
+
+class PostureShifts:
+    """Turns sitting crops about the pelvis's lateral axis, holding each shifted posture for minutes.
+
+    The axes come from the recording itself: up is its mean standing gravity, the sitting tilt
+    its mean sitting gravity; a shift rotates about their cross product, so the sitting tilt
+    grows (slumped) or shrinks towards upright (perched) while |a| stays as it was.
+    """
+
+    def __init__(self, pieces: dict, rng: np.random.Generator):
+        self.rng = rng
+        up = _unit(np.concatenate(pieces["standing"]).mean(axis=0)) if pieces.get("standing") else None
+        sit = _unit(np.concatenate(pieces["sitting"]).mean(axis=0)) if pieces.get("sitting") else None
+        if up is None or sit is None:
+            raise DatasetError("compose: posture shifts need the user's standing and sitting segments")
+        self.up = up
+        axis = np.cross(up, sit)
+        if np.linalg.norm(axis) < 1e-3:  # sits exactly upright: any horizontal axis
+            axis = np.cross(up, [0.0, 0.0, 1.0] if abs(up[2]) < 0.9 else [0.0, 1.0, 0.0])
+        self.axis = _unit(axis)
+        self.left_n = 0
+        self.tilt_deg = 0.0
+
+    def apply(self, crop: np.ndarray, *, new_bout: bool) -> np.ndarray:
+        """The crop rotated to the current shifted posture (a new one is drawn when its time is up)."""
+        if new_bout or self.left_n <= 0:
+            lo, hi = SHIFT_HOLD_S
+            self.left_n = int(self.rng.uniform(lo, hi) * HAPT_SAMPLE_RATE_HZ)
+            self.tilt_deg = float(self.rng.uniform(*SHIFT_TILT_DEG) * (1 if self.rng.random() < 0.5 else -1))
+        self.left_n -= len(crop)
+        own = np.degrees(np.arccos(np.clip(_unit(crop.mean(axis=0)) @ self.up, -1.0, 1.0)))
+        # a negative draw perches: towards upright, ending |draw| degrees from it; a positive one slumps
+        angle = self.tilt_deg if self.tilt_deg > 0 else -max(own + self.tilt_deg, 0.0)
+        return crop @ _axis_rotation(self.axis, np.radians(angle)).T
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, float) / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _axis_rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rotation by ``angle_rad`` about the unit ``axis`` (Rodrigues)."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
 
 
 def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator) -> np.ndarray | None:

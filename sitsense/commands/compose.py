@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix-recordings", action="store_true",
                         help="draw crops from all the user's recordings (each has its own phone mount, so the "
                              "day then has silent remounts); default: one recording, one mount")
+    parser.add_argument("--posture-shifts", action="store_true",
+                        help="sitting bouts shift every few minutes between slumped, upright and perched "
+                             "(a turn of the pelvis without standing up)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     plan = parse_plan(args.plan)
     with Progress(len(plan), "compose", quiet=args.quiet) as bar:
         trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,
-                        progress=lambda done, total: bar.update(done), mix_recordings=args.mix_recordings)
+                        progress=lambda done, total: bar.update(done), mix_recordings=args.mix_recordings,
+                        posture_shifts=args.posture_shifts)
     write_trace(args.output, trace)
     print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at 50 Hz")
     return 0
