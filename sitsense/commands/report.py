@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         reports = report.from_trace(trace, cfg, start=start_wall(args.start, trace.start_time, local_tz(cfg)),
                                     quiet=args.quiet)
         if not reports:
-            seconds = trace.summary().duration_s
-            raise NothingToReport(f"report: {args.trace}: no posture was decided in its {seconds:.1f} s "
+            raise NothingToReport(f"report: {args.trace}: no posture was decided in its {trace.summary().duration_s:.1f} s "
                                   "of samples (the first takes about 10 s); nothing to report")
     else:
         from ..paths import db_path
