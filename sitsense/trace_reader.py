@@ -62,7 +62,7 @@ class TraceReader:
 
     def __init__(self, path: str | Path, *, chunk_bytes: int | None = None):
         p = Path(path)
-        self.path = p
+        self.path: Path | None = p  # None for a trace held in memory
         self.source = str(p)
         self.chunk_bytes = max(int(chunk_bytes or CHUNK_BYTES), 1)
         try:
@@ -155,6 +155,7 @@ class TraceReader:
 
     def _open_file(self) -> tuple[BinaryIO, BinaryIO]:
         """(the stream of text, the file underneath it): gzip by suffix or by its magic bytes."""
+        assert self.path is not None
         raw = open(self.path, "rb")
         try:
             magic = raw.read(2)
@@ -163,7 +164,7 @@ class TraceReader:
             raw.close()
             raise
         if self.path.suffix == ".gz" or magic == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+            return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]  # GzipFile is a binary stream
         return raw, raw
 
 
@@ -441,7 +442,7 @@ class _BodyParser:
         if bad.any():
             i = int(np.argmax(bad))
             prev = self.prev_t if i == 0 else float(t[i - 1])
-            raise self._error(first_line + i, self._time_problem(float(t[i]), prev))
+            raise self._error(first_line + i, self._time_problem(float(t[i]), prev) or "bad time")
 
     def _parse_slow(self, piece: bytes, first_line: int):
         """Line by line, every check in the order of the file; the first problem is the one named."""

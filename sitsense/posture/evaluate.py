@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..traces import LABEL_CODE, LABELS, Trace
-from .base import PostureClassifier
+from .base import PostureClassifier, PostureEstimate
 
 WINDOW_S = 2.56
 HOP_S = 1.28
@@ -278,6 +278,7 @@ def evaluate_traces(traces: Iterable[Trace], make: Callable[[float], PostureClas
     done_s = 0.0
 
     def on_block(s: float) -> None:
+        assert progress is not None
         progress(done_s + s, total_s)
 
     for recording in traces:

@@ -141,6 +141,7 @@ class WebFeed:
             view = state_view(state, posture_s={p: tr.today.seconds[p] for p in ("sitting", "standing", "walking", "lying")},
                               heeded=tr.today.heeded, goal_s=self.goal_s, snoozed_until_t=tr.snoozed_until_t)
             page["state"] = view
+            assert self._day_start is not None  # set by the first state
             page["week"] = week_view(self._days, {"date": self._day_start.date().isoformat(),
                                                   **{f"{p}_s": s for p, s in view["today"]["posture_s"].items()},
                                                   "alerts": state.alerts_today, "heeded": tr.today.heeded,
@@ -148,7 +149,8 @@ class WebFeed:
         page["alert"] = self._alert
         release = self._release
         if release is not None and state is not None:
-            release = {**release, "ends_in_s": round(max(0.0, release["t"] + release["phase_s"] - state.t), 1)}
+            left = min(release["phase_s"], max(0.0, release["t"] + release["phase_s"] - state.t))
+            release = {**release, "ends_in_s": round(left, 1)}
         page["release"] = release
         page["timeline"] = self._timeline
         self.version += 1
