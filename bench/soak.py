@@ -43,14 +43,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEVICE = "soak"
 
 # The child: imports done before the harness says go, then exactly what the 'sitsense' script does.
-# The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and reading a 24 h
-# trace takes seconds, which at 200x would add minutes of sensor time to every (re)start.
+# The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and a restarted fake
+# sensor reads its trace up to where the day is, which at 200x would add sensor minutes to a restart.
 PRELOAD = ("import os, sys, numpy, paho.mqtt.client, sitsense.cli, sitsense.commands.run, sitsense.wiring, "
-           "sitsense.sensor.live, sitsense.mqtt.client, sitsense.coach, sitsense.persistence, sitsense.traces as T\n"
+           "sitsense.sensor.live as L, sitsense.sensor.playback as P, sitsense.mqtt.client, sitsense.coach, "
+           "sitsense.persistence, sitsense.traces as T\n"
            "path = os.environ.get('SOAK_TRACE')\n"
-           "if path:\n"
-           "    day, read = T.read_trace(path), T.read_trace\n"
-           "    T.read_trace = lambda p: day if str(p) == path else read(p)\n"
+           "if path:\n"  # the fake sensor plays the day from memory instead of streaming it from the file
+           "    day, fake = T.read_trace(path), L._fake_trace\n"
+           "    L._fake_trace = lambda p, cfg, seed=0: ((P.TracePlayer.of(day), day.sample_rate_hz, day.start_time)\n"
+           "                                            if str(p) == path else fake(p, cfg, seed=seed))\n"
            "sys.stdin.readline(); sys.exit(sitsense.cli.main(sys.argv[1:]))")
 
 
