@@ -97,6 +97,7 @@ def check(saved: Any) -> Checked:
         bout = fresh_bout()
     if today is None and not resumable:
         return Checked(None, problems, migrated_from=migrated)
+    assert bout is not None  # resumable, or the fresh bout
     state: dict[str, Any] = {"version": VERSION, "snapshot": {**bout, "today": today or _empty_today()},
                              "wall": wall.isoformat() if wall else None, "t": t}
     calibration = _check_calibration(saved.get("calibration"), problems)
@@ -192,6 +193,7 @@ def _check_bout(snap: dict[str, Any], t: float | None, problems: list[str]) -> d
     if "bout_alerts" in snap and not (isinstance(alerts, list) and all(isinstance(a, str) for a in alerts)):
         problems.append(f"snapshot.bout_alerts: {_show(alerts)} is not a list of alert ids")
     if len(problems) == before:  # every field reads: do they describe a state the tracker can be in?
+        assert isinstance(posture, str) and isinstance(alerts, list)  # present and checked above
         why = _inconsistent(posture, last_t, times)
         if why is None and reminders != len(alerts):
             why = f"{reminders} reminder(s) in this bout but {len(alerts)} alert id(s)"
@@ -200,6 +202,7 @@ def _check_bout(snap: dict[str, Any], t: float | None, problems: list[str]) -> d
     if len(problems) > before:
         return None
     pending = _check_pending(snap.get("pending"), problems)
+    assert isinstance(alerts, list)
     return {"posture": posture, "last_t": last_t, "reminders": reminders, "pending": pending,
             "bout_alerts": list(alerts), **times}
 

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -244,7 +244,7 @@ def _show(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else repr(name)
 
 
-def _check_value(f, v: Any) -> str | None:
+def _check_value(f: Field[Any], v: Any) -> str | None:
     meta = f.metadata
     want = f.type
     if want == "bool":
@@ -469,7 +469,7 @@ def render_defaults() -> str:
         lines.append(f"[{name}]")
         for f in fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not MISSING else f.default_factory()
+            default = f.default_factory() if callable(f.default_factory) else f.default
             allowed = []
             if meta["unit"]:
                 allowed.append(f"unit: {meta['unit']}")

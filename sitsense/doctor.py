@@ -206,6 +206,19 @@ def check_samples(source, seconds: float) -> list[Check]:
     return checks
 
 
+def check_state_folder(cfg: Config) -> Check:
+    """The state folder takes a write (a full or read-only card only shows when writing)."""
+    from .paths import state_dir
+    from .storage import OK, probe
+
+    status, detail = probe(state_dir(cfg.store))
+    if status == OK:
+        return Check("state folder", "pass", detail)
+    return Check("state folder", "fail", detail,
+                 "sitsense keeps counting in memory, but loses the day at a restart: free some space "
+                 "('df -h', 'journalctl --vacuum-size=50M') or check the card ('dmesg | grep -i ext4')")
+
+
 def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: float) -> list[Check]:
     """Every check in order; sensor checks stop at the first failure (the rest would only repeat it)."""
     from .sensor.live import open_source, parse_spec
@@ -232,4 +245,5 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     checks.append(gpio)
     checks.append(check_mqtt(cfg))
     checks.append(check_web(cfg, fake=kind != "mpu6050"))
+    checks.append(check_state_folder(cfg))
     return checks

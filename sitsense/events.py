@@ -137,7 +137,7 @@ class Calibrated(Event):
 
     type: ClassVar[str] = "calibration"
     source: str
-    upright_g: tuple[float, float, float]
+    upright_g: tuple[float, ...]  # (x, y, z) in g
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,7 @@ def plot(reports: list[DayReport], out_png: str, goal_min: float) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.patches import Patch
+        from matplotlib.artist import Artist
         from matplotlib.lines import Line2D
     except ImportError:
         from .errors import OutputError
@@ -345,7 +346,7 @@ def plot(reports: list[DayReport], out_png: str, goal_min: float) -> None:
     ax.set_ylim(-0.9, n - 0.1)
     ax.set_xlabel("local time")
     ax.set_title("sitsense: posture through the day")
-    handles = [Patch(color=c, label=p.replace("_", " ")) for p, c in POSTURE_COLOURS.items()]
+    handles: list[Artist] = [Patch(color=c, label=p.replace("_", " ")) for p, c in POSTURE_COLOURS.items()]
     handles += [Line2D([], [], marker="v", color="#c00", linestyle="", label="alert (ignored)"),
                 Line2D([], [], marker="v", color="#222", linestyle="", label="alert (heeded)"),
                 Line2D([], [], marker="^", color="#2a7", linestyle="", label="break")]

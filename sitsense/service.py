@@ -19,11 +19,12 @@ from .config import Config
 from .events import Alert, AlertOutcome, Event, PostureChanged, RunSummary, SensorStatus
 from .control import Request, execute
 from .outputs.base import Output, StateSnapshot, WantsFreshState
-from .posture import PostureClassifier, make_classifier
+from .posture import PostureClassifier, PostureEstimate, make_classifier
 from .sensor.source import ReportsStatus, SampleSource, TakesWakeups
 from .tracker import Tracker
 
 if TYPE_CHECKING:
+    from .storage import StorageHealth
     from .coach import Coach
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Service:
         self._state_t: float | None = None  # t of the last state given to the outputs
         self._stop = False
         self.block_hooks: list = []  # called after every block (watchdog, status lines)
+        self.storage: StorageHealth | None = None  # the state folder's health, shown with the state
 
     # ------------------------------------------------------------------ loop
 
@@ -112,7 +114,7 @@ class Service:
         for hook in self.block_hooks:
             hook(self)
 
-    def _apply(self, estimates) -> None:
+    def _apply(self, estimates: Iterable[PostureEstimate]) -> None:
         """Step the tracker, posture changes and the coach through the classifier's estimates."""
         for est in estimates:
             wall = self.wall_at(est.t)
@@ -207,7 +209,8 @@ class Service:
                               sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
                               alerts_today=tr.today.alerts, release_today_s=tr.today.release_s,
                               sensor=self.sensor_status, paused_until_t=tr.paused_until_t,
-                              snoozed_until_t=tr.snoozed_until_t)
+                              snoozed_until_t=tr.snoozed_until_t,
+                              storage=self.storage.status if self.storage is not None else "ok")
         for out in self.outputs:
             try:
                 out.update_state(state)

@@ -18,6 +18,7 @@ line-by-line reader that also names the first bad line.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import math
@@ -32,6 +33,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from .errors import TraceError
+from .heap import HeapTrimmer
 from .traces import COLUMNS, LABEL_CODE, LABELS, MAGIC, NO_LABEL, Trace, parse_start_time
 
 CHUNK_BYTES = 1 << 18  # text per parsed piece: memory is a small multiple of it (and 256 KiB parse fastest)
@@ -60,7 +62,7 @@ class TraceReader:
 
     def __init__(self, path: str | Path, *, chunk_bytes: int | None = None):
         p = Path(path)
-        self.path = p
+        self.path: Path | None = p  # None for a trace held in memory
         self.source = str(p)
         self.chunk_bytes = max(int(chunk_bytes or CHUNK_BYTES), 1)
         try:
@@ -116,7 +118,9 @@ class TraceReader:
         with _Pass(self) as lines:
             _parse_header(lines, self.source)  # checked when the reader was made; skip it
             parser = _BodyParser(self.source, labelled=self.labelled_layout)
+            heap = HeapTrimmer()  # a long read would otherwise fragment the C heap (see heap.py)
             for piece in lines.pieces():
+                heap.tick()
                 t, acc, labels, line_count = parser.parse(piece, lines.line_no + 1)
                 lines.line_no += line_count
                 if len(t):
@@ -151,6 +155,7 @@ class TraceReader:
 
     def _open_file(self) -> tuple[BinaryIO, BinaryIO]:
         """(the stream of text, the file underneath it): gzip by suffix or by its magic bytes."""
+        assert self.path is not None
         raw = open(self.path, "rb")
         try:
             magic = raw.read(2)
@@ -159,7 +164,7 @@ class TraceReader:
             raw.close()
             raise
         if self.path.suffix == ".gz" or magic == b"\x1f\x8b":
-            return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+            return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]  # GzipFile is a binary stream
         return raw, raw
 
 
@@ -437,7 +442,7 @@ class _BodyParser:
         if bad.any():
             i = int(np.argmax(bad))
             prev = self.prev_t if i == 0 else float(t[i - 1])
-            raise self._error(first_line + i, self._time_problem(float(t[i]), prev))
+            raise self._error(first_line + i, self._time_problem(float(t[i]), prev) or "bad time")
 
     def _parse_slow(self, piece: bytes, first_line: int):
         """Line by line, every check in the order of the file; the first problem is the one named."""
@@ -504,7 +509,9 @@ def _parse_alike(piece: bytes, labelled: bool, splits: int = MAX_SPLITS):
     n = len(line_ends)
     if n == 0:
         return None
-    lengths = np.diff(line_ends, prepend=-1) - 1  # letters per line: the label's length if all is well
+    lengths = np.empty(n, dtype=np.int64)  # letters per line: the label's length if all is well
+    lengths[0] = line_ends[0]
+    lengths[1:] = line_ends[1:] - line_ends[:-1] - 1
     good = n  # lines from the start that pass every check
     codes = None
     if labelled:
@@ -551,6 +558,7 @@ def _first_line_differing(text: bytes, expected: bytes) -> int:
     return text.count(b"\n", 0, at)
 
 
+@functools.lru_cache(maxsize=64)  # a trace has a handful of layouts; pieces share them
 def _template(first: bytes, labelled: bool) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None:
     """(the numbers' part of the first line's skeleton, digits and decimals per column, the column
     starting at each offset of the skeleton)."""

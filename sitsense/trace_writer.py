@@ -12,11 +12,12 @@ import os
 import zlib
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 import numpy as np
 
 from .errors import TraceError
+from .heap import HeapTrimmer
 from .traces import LABELS, MAGIC, Trace
 
 ROWS_PER_BLOCK = 1 << 16  # rows formatted at once: about 3 MB of text
@@ -67,6 +68,7 @@ class _Column:
         self.values = values
         self.decimals = decimals
         scaled = values * float(10 ** decimals)
+        self.text: list[bytes] | None
         if not (np.abs(scaled) < _EXACT).all():  # huge or not finite: Python formats this column
             self.text = [f"{v:.{decimals}f}".encode() for v in values.tolist()]
             self.width = max(len(x) for x in self.text)
@@ -142,8 +144,9 @@ class TraceFileWriter:
         self.samples = 0
         self.first_t: float | None = None
         self.last_t: float | None = None
+        self._heap = HeapTrimmer()  # a long write would otherwise fragment the C heap (see heap.py)
         self._compressor = zlib.compressobj(compresslevel, zlib.DEFLATED, 31) if self.path.suffix == ".gz" else None
-        self._file = None
+        self._file: BinaryIO | None = None
 
     def open(self) -> "TraceFileWriter":
         try:
@@ -160,6 +163,7 @@ class TraceFileWriter:
         if (labels is not None) != self.labelled:
             raise ValueError("labels must be given exactly when the trace has a label column")
         n = len(t_s)
+        self._heap.tick()
         for lo in range(0, n, ROWS_PER_BLOCK):
             hi = min(lo + ROWS_PER_BLOCK, n)
             self._emit(format_rows(t_s[lo:hi], accel_g[lo:hi], None if labels is None else labels[lo:hi],
@@ -178,6 +182,7 @@ class TraceFileWriter:
     def _emit(self, data: bytes) -> None:
         if self._compressor is not None:
             data = self._compressor.compress(data)
+        assert self._file is not None, "open() first"
         try:
             self._file.write(data)
         except OSError as exc:
@@ -185,6 +190,7 @@ class TraceFileWriter:
 
     def flush(self) -> None:
         """Everything written so far reaches the file and can be read back."""
+        assert self._file is not None, "open() first"
         if self._compressor is not None:
             self._file.write(self._compressor.flush(zlib.Z_SYNC_FLUSH))
         self._file.flush()

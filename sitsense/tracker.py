@@ -391,7 +391,7 @@ class Tracker:
 
     def restore(self, snap: dict[str, Any], shift_t: float = 0.0) -> None:
         """Resume from ``snapshot()``; ``shift_t`` maps old monotonic times onto the new clock."""
-        def sh(v):
+        def sh(v: float | None) -> float | None:
             return None if v is None else v + shift_t
         self.posture = snap["posture"]
         self.last_t = sh(snap["last_t"])

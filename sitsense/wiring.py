@@ -5,16 +5,26 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime
-from typing import TextIO
+import os
+from typing import TYPE_CHECKING, TextIO
 
+from .clock import Clock
 from .config import Config
+from .control import Submit
 from .outputs.console import ConsoleOutput
+from .sensor.source import SampleSource
 from .service import Service
+
+if TYPE_CHECKING:
+    from .mqtt.client import MqttOutput
+    from .outputs.buzzer import BuzzerOutput
+    from .persistence import StateKeeper
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
 
-def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, json_lines: bool = False,
+def build_service(cfg: Config, *, source: SampleSource | None, clock: Clock, stream: TextIO | None = None, json_lines: bool = False,
                   console: bool = True, coach: bool = True) -> Service:
     """A Service with the coach and the console output."""
     from .coach import Coach
@@ -26,20 +36,21 @@ def build_service(cfg: Config, *, source, clock, stream: TextIO | None = None, j
     return service
 
 
-def attach_store(service: Service, cfg: Config, path=None):
+def attach_store(service: Service, cfg: Config, path: str | os.PathLike[str] | None = None) -> tuple[Store, StateKeeper]:
     """Open the state database, resume from its last checkpoint, and log events to it."""
     from .persistence import StateKeeper
     from .paths import db_path
     from .store import Store
 
-    store = Store(path or db_path(cfg.store)).open()
-    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)
+    store = Store(path or db_path(cfg.store)).open()  # in memory if the folder takes no writes (service.storage)
+    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier,
+                         storage=service.storage)
     service.outputs.append(keeper)
     return store, keeper
 
 
 def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, device_id: str | None = None,
-                connect_timeout_s: float = 5.0):
+                connect_timeout_s: float = 5.0) -> MqttOutput:
     """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
     Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder;
@@ -63,14 +74,14 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
         log.info("MQTT output for %s (replay)", out.topics.base)
         out.start_and_wait(connect_timeout_s)
     else:
-        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock)
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, storage=service.storage)
         log.info("MQTT output for %s (live)", out.topics.base)
         out.start()
     service.outputs.append(out)
     return out
 
 
-def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
+def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False) -> BuzzerOutput | None:
     """The buzzer (and button) on GPIO; ``mock`` plays the patterns on gpiozero's mock pins.
 
     A Pi whose GPIO cannot be opened keeps running without the buzzer (one warning), since the
@@ -82,7 +93,8 @@ def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False):
     return out
 
 
-def open_buzzer(cfg: Config, *, mock: bool = False, clock=None, submit=None):
+def open_buzzer(cfg: Config, *, mock: bool = False, clock: Clock | None = None,
+                submit: Submit | None = None) -> BuzzerOutput | None:
     """The configured buzzer on real (or, with ``mock``, gpiozero's mock) pins; None if disabled or
     if no pins can be driven here (a warning says why: the service counts on without it)."""
     from .errors import OutputError

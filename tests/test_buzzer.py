@@ -15,7 +15,8 @@ from sitsense.clock import SimClock
 from sitsense.config import BuzzerConfig
 from sitsense.errors import OutputError
 from sitsense.events import Alert, BreakTaken, Calibrated, HoldCue
-from sitsense.outputs.buzzer import PATTERNS, BuzzerOutput, PressDecoder, pattern_for, pattern_s
+from sitsense.outputs.button import PressDecoder
+from sitsense.outputs.buzzer import PATTERNS, BuzzerOutput, pattern_for, pattern_s
 from tests import sim_gpio
 
 PIN, BUTTON = 17, 27
@@ -277,8 +278,11 @@ def test_press_decoder_gestures():
     assert d.press(0.0) == [] and d.release(0.1) == []
     assert d.next_deadline() == pytest.approx(0.5)
     assert d.poll(0.3) == [] and d.poll(0.5) == ["single"] and d.poll(0.6) == []
-    assert d.press(1.0) == [] and d.release(1.1) == [] and d.press(1.3) == [] and d.release(1.35) == ["double"]
-    assert d.poll(5.0) == []
+    assert d.press(1.0) == [] and d.release(1.1) == [] and d.press(1.3) == [] and d.release(1.35) == []
+    assert d.next_deadline() == pytest.approx(1.75)  # a third press may still come
+    assert d.poll(1.7) == [] and d.poll(1.76) == ["double"] and d.poll(5.0) == []
+    taps = [d.press(3.0), d.release(3.1), d.press(3.3), d.release(3.4), d.press(3.6), d.release(3.7)]
+    assert sum(taps, []) == ["triple"] and d.next_deadline() is None  # three: known at once
     assert d.press(6.0) == [] and d.poll(7.0) == [] and d.poll(7.5) == ["long"] and d.release(9.0) == []
     assert d.press(10.0) == [] and d.release(12.0) == ["long"]  # nobody polled while it was held
     assert d.press(20.0) == [] and d.release(20.1) == [] and d.press(21.0) == ["single"]
@@ -347,7 +351,24 @@ def test_button_double_press_starts_the_release(button_out, clock):
     btn.drive_low()
     sim_gpio.advance(clock, 0.05)
     btn.drive_high()
-    assert [c.name for c in rec.commands] == ["release"]  # at once, on the second release
+    sim_gpio.wait_for_waiter(clock, clock.monotonic() + DOUBLE_S)
+    assert rec.commands == []  # a third press may still come
+    sim_gpio.run_until(clock, rec.got.is_set)
+    assert [c.name for c in rec.commands] == ["release"]
+
+
+def test_button_triple_press_recalibrates_at_once_with_a_short_acknowledgement(button_out, factory, clock):
+    """No phone needed: three presses, then stand upright and still (the service takes the reference)."""
+    out, btn, rec = button_out
+    buzz = factory.pin(PIN)
+    for _ in range(3):
+        btn.drive_low()
+        sim_gpio.advance(clock, 0.05)
+        btn.drive_high()
+        sim_gpio.advance(clock, 0.1)
+    assert [(c.name, c.args, c.source) for c in rec.commands] == [("calibrate", {}, "button")]
+    play_out(clock, out)
+    assert [s.state for s in buzz.states][-2:] == [True, False]  # the acknowledgement beep
 
 
 def test_button_press_gives_a_short_acknowledgement(button_out, factory, clock):

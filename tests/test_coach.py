@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from sitsense.clock import SimClock
-from sitsense.coach import CATALOGUE, KINDS, LEVELS, POSITIONS, SAFETY_NOTE, Coach, eligible, exercise, hold_schedule
+from sitsense.catalogue import CATALOGUE, KINDS, LEVELS, POSITIONS, SAFETY_NOTE, eligible, exercise
+from sitsense.coach import Coach, hold_schedule
 from sitsense.config import CoachConfig
 from sitsense.events import Alert, AlertOutcome, BreakTaken, HoldCue, PostureChanged
 

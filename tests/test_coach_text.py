@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sitsense.coach import CATALOGUE, SAFETY_NOTE, Coach
+from sitsense.catalogue import CATALOGUE, SAFETY_NOTE
+from sitsense.coach import Coach
 from sitsense.config import CoachConfig
 from sitsense.events import Alert
 

@@ -107,7 +107,7 @@ def test_tiles_are_whole_minutes_and_counts():
     tiles = tile_values(snapshot())
     assert tuple(tiles) == TILES
     assert tiles == {"posture": "sitting", "bout_min": "47", "today/sitting_min": "181", "today/breaks": "4",
-                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok", "alerts": "on"}
+                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok", "alerts": "on", "storage": "ok"}
 
 
 def test_state_payload_numbers_and_timestamps():

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from sitsense.clock import SimClock
-from sitsense.coach import Coach, exercise, hold_schedule
+from sitsense.catalogue import exercise
+from sitsense.coach import Coach, hold_schedule
 from sitsense.config import Config
 from sitsense.events import Alert, AlertOutcome, HoldCue
 from sitsense.plan import parse_plan

@@ -62,6 +62,11 @@ def _run(args: argparse.Namespace, cfg) -> int:
     clock = source.clock
     fake = source.emulator is not None
     service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
+    from ..paths import state_dir
+    from ..storage import StorageHealth
+
+    # a full or read-only state folder: counting and alerts go on in memory, said loudly and often
+    service.storage = StorageHealth(state_dir(cfg.store))
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:
         attach_mqtt(service, cfg)
@@ -73,7 +78,7 @@ def _run(args: argparse.Namespace, cfg) -> int:
         # open in the final checkpoint and the resumed service reports their outcome
         service.resumable = True
     from ..web.attach import attach_web
-    attach_web(service, cfg, store_path=None if args.no_state else store.path,
+    attach_web(service, cfg, store_path=None if store is None else store.path,
                speed=getattr(clock, "speed", None) or 1.0)
     if not fake:
         # after the resume: a calibration stored by 'sitsense calibrate' wins over the day's own

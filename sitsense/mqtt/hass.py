@@ -49,6 +49,8 @@ ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
                                   value_template="{{ %s.get(value, value) }}" % json.dumps(POSTURE_NAMES),
                                   icon="mdi:human")),
     "sensor_status": ("sensor", _sensor("Sensor", "sensor", entity_category="diagnostic", icon="mdi:chip")),
+    # ok, full, read-only or failing: the state folder (sitsense.storage); counting goes on in memory
+    "storage_status": ("sensor", _sensor("State storage", "storage", entity_category="diagnostic", icon="mdi:sd")),
     "sitting": ("binary_sensor", _sensor("Sitting", "posture", icon="mdi:seat",
                                          value_template="{{ 'ON' if value == 'sitting' else 'OFF' }}")),
     # "On", "Paused until 10:45" or "Snoozed until 09:52"; the ISO times are attributes for automations

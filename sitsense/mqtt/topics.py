@@ -38,7 +38,7 @@ PUBLISHED_EVENTS: tuple[type[Event], ...] = (BreakTaken, BreakEnded, AlertOutcom
 
 # Plain retained topics for dashboard tiles, relative to the device's base topic.
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
-         "sensor", "alerts")
+         "sensor", "alerts", "storage")
 
 # Tiles that change merely because time passes (whole minutes of sitting).
 CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
@@ -180,6 +180,7 @@ def tile_values(state: StateSnapshot) -> dict[str, str]:
         "today/release_min": f"{state.release_today_s / 60.0:.1f}",
         "sensor": state.sensor,
         "alerts": alerts_tile(state),
+        "storage": state.storage,
     }
 
 
@@ -201,10 +202,17 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
             "release_min": round(state.release_today_s / 60.0, 1),
         },
         "sensor": state.sensor,
+        "storage": state.storage,
         "alerts": alerts_tile(state),
         "paused_until": paused_until and iso(paused_until),
         "snoozed_until": snoozed_until and iso(snoozed_until),
     }
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A topic or name from the network, quoted and cut for a one-line message."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 def last_command_payload(result: dict[str, Any], *, time_iso: str) -> dict[str, Any]:
@@ -221,7 +229,7 @@ def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool 
     """Validate one incoming message; returns (name, args) or raises RequestRejected with the reason."""
     name = topics.cmd_name(topic)
     if name is None:
-        raise RequestRejected(f"topic {topic!r} is outside this device's command tree {topics.cmd_filter}")
+        raise RequestRejected(f"topic {_short(topic)} is outside this device's command tree {topics.cmd_filter}")
     lookup(name)  # an unknown name says so first
     if retained:
         raise RequestRejected(f"{name}: retained command ignored (it would repeat on every reconnect); "

@@ -4,7 +4,8 @@ Patterns are data (on/off durations with a pitch and a strength) and play on a b
 timed by the injected clock (``clock=``, the system's by default; a SimClock plays them in
 simulated time), so ``handle`` returns at once and ``close`` is immediate. An optional push
 button (to ground) submits commands: a press snoozes, a long press pauses for an hour, a double
-press starts the guided release. Hardware comes in through ``pin_factory=`` as in gpiozero.
+press starts the guided release, three presses recalibrate (``button.py``). Hardware comes in
+through ``pin_factory=`` as in gpiozero.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..clock import Clock, SystemClock
 from ..config import BuzzerConfig, in_window, parse_hhmm_range
 from ..errors import OutputError
 from ..events import Alert, Calibrated, Event, HoldCue
-from ..control import Request, Submit, check_args
+from ..control import Submit
 from .base import StateSnapshot
+from .button import ButtonInput
 
 log = logging.getLogger(__name__)
 
@@ -77,86 +79,12 @@ def pattern_s(name: str) -> float:
     return sum(b.on_s + b.off_s for b in PATTERNS[name])
 
 
-# ---------------------------------------------------------------- button gestures
-
-class PressDecoder:
-    """Turns press/release times into gestures: ``single``, ``double`` and ``long``.
-
-    Pure: time comes in with each call. A single press is only known once the double-press window
-    has passed, so ``poll(t)`` must be called by ``next_deadline()``; a long press fires while the
-    button is still held, so the wearer feels the pause take effect without letting go.
-    """
-
-    def __init__(self, long_press_s: float = 1.5, double_press_s: float = 0.4, debounce_s: float = 0.03):
-        self.long_press_s = long_press_s
-        self.double_press_s = double_press_s
-        self.debounce_s = debounce_s  # contact bounce: edges this soon after the last one are ignored
-        self._down_t: float | None = None
-        self._long_fired = False
-        self._clicks = 0
-        self._last_up_t = float("-inf")
-
-    def press(self, t: float) -> list[str]:
-        if self._down_t is not None or t - self._last_up_t < self.debounce_s:
-            return []
-        out = self.poll(t)
-        self._down_t = t
-        self._long_fired = False
-        return out
-
-    def release(self, t: float) -> list[str]:
-        if self._down_t is None or t - self._down_t < self.debounce_s:
-            return []
-        out = self.poll(t)
-        held_s = t - self._down_t
-        self._down_t = None
-        if self._long_fired:
-            return out
-        if held_s >= self.long_press_s:  # poll came too late to catch it while held
-            self._clicks = 0
-            return out + ["long"]
-        self._clicks += 1
-        self._last_up_t = t
-        if self._clicks >= 2:
-            self._clicks = 0
-            out.append("double")
-        return out
-
-    def poll(self, t: float) -> list[str]:
-        if self._down_t is not None and not self._long_fired and t - self._down_t >= self.long_press_s:
-            self._long_fired = True
-            self._clicks = 0
-            return ["long"]
-        if self._down_t is None and self._clicks == 1 and t - self._last_up_t >= self.double_press_s:
-            self._clicks = 0
-            return ["single"]
-        return []
-
-    def next_deadline(self) -> float | None:
-        if self._down_t is not None and not self._long_fired:
-            return self._down_t + self.long_press_s
-        if self._down_t is None and self._clicks == 1:
-            return self._last_up_t + self.double_press_s
-        return None
-
-
-# gesture -> (control, arguments): see ``sitsense.control``
-GESTURE_CONTROLS: dict[str, tuple[str, dict[str, Any]]] = {
-    "single": ("snooze", {}),
-    "long": ("pause", {"minutes": 60}),
-    "double": ("release", {}),
-}
-for _name, _args in GESTURE_CONTROLS.values():
-    check_args(_name, _args)  # every gesture asks for a valid control
-_GESTURE_FEEDBACK = {"single": "ack", "long": "ack"}  # a double press is answered by the hold start
-
-
 # ---------------------------------------------------------------- the output
 
 class BuzzerOutput:
     """Plays event patterns on a buzzer or motor; optionally reads a button. Implements ``Output``."""
 
-    def __init__(self, cfg: BuzzerConfig | None = None, *, pin_factory=None, clock: Clock | None = None,
+    def __init__(self, cfg: BuzzerConfig | None = None, *, pin_factory: Any = None, clock: Clock | None = None,
                  submit: Submit | None = None):
         self.cfg = cfg or BuzzerConfig()
         self._clock = clock or SystemClock()
@@ -169,10 +97,8 @@ class BuzzerOutput:
         self._idle.set()
         self._closing = threading.Event()
         self._closed = False
-        self._device = None
-        self._button = None
-        self._decoder = PressDecoder(self.cfg.long_press_s, self.cfg.double_press_s)
-        self._button_wake = threading.Event()
+        self._device: Any = None  # a gpiozero device (gpiozero has no type information)
+        self._button: ButtonInput | None = None
         self._threads: list[threading.Thread] = []
         if not self.cfg.enabled:
             return
@@ -182,7 +108,8 @@ class BuzzerOutput:
         try:
             self._device = self._make_device(pin_factory)
             if self.cfg.button_enabled:
-                self._make_button(pin_factory)
+                self._button = ButtonInput(self.cfg, pin_factory=pin_factory, clock=self._clock, submit=submit,
+                                           feedback=self.play)
         except Exception as exc:
             self.close()
             if isinstance(exc, OutputError):
@@ -193,7 +120,7 @@ class BuzzerOutput:
 
     # -------------------------------------------------------------- devices
 
-    def _make_device(self, pin_factory):
+    def _make_device(self, pin_factory: Any) -> Any:
         import gpiozero
         from gpiozero.tones import Tone
 
@@ -207,15 +134,7 @@ class BuzzerOutput:
             return gpiozero.PWMOutputDevice(pin, frequency=200, pin_factory=pin_factory)
         raise OutputError(f"buzzer.kind = {kind!r}: use 'active', 'tonal' or 'vibration'")
 
-    def _make_button(self, pin_factory) -> None:
-        import gpiozero
-
-        self._button = gpiozero.Button(self.cfg.button_pin, pull_up=True, pin_factory=pin_factory)
-        self._button.when_pressed = lambda *_: self._on_button(True)
-        self._button.when_released = lambda *_: self._on_button(False)
-        self._start_thread(self._button_loop, "sitsense-button")
-
-    def _start_thread(self, target, name: str) -> None:
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
         th = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(th)
         th.start()
@@ -281,22 +200,22 @@ class BuzzerOutput:
         self._closed = True
         self._closing.set()
         self._wake.set()
-        self._button_wake.set()
+        if self._button is not None:
+            self._button.close()
         for th in self._threads:
             if th is not threading.current_thread():
                 th.join(timeout=1.0)
-        for dev in (self._button, self._device):
-            if dev is not None:
-                try:
-                    dev.close()
-                except Exception:  # closing must not fail
-                    log.debug("closing %r failed", dev, exc_info=True)
+        if self._device is not None:
+            try:
+                self._device.close()
+            except Exception:  # closing must not fail
+                log.debug("closing %r failed", self._device, exc_info=True)
         self._idle.set()
 
     def __enter__(self) -> "BuzzerOutput":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -------------------------------------------------------------- threads
@@ -335,40 +254,3 @@ class BuzzerOutput:
                     self._sound_off()
                 except Exception:
                     pass
-
-    def _on_button(self, pressed: bool) -> None:
-        now = self._clock.monotonic()
-        with self._lock:
-            gestures = self._decoder.press(now) if pressed else self._decoder.release(now)
-        self._dispatch(gestures)
-        self._button_wake.set()
-
-    def _button_loop(self) -> None:
-        while not self._closing.is_set():
-            with self._lock:
-                deadline = self._decoder.next_deadline()
-            if deadline is None:
-                self._button_wake.wait()
-            else:
-                self._clock.wait_until(deadline, self._button_wake)
-            self._button_wake.clear()
-            if self._closing.is_set():
-                return
-            with self._lock:
-                gestures = self._decoder.poll(self._clock.monotonic())
-            self._dispatch(gestures)
-
-    def _dispatch(self, gestures: list[str]) -> None:
-        for g in gestures:
-            name, args = GESTURE_CONTROLS[g]
-            request = Request(name, dict(args), source="button")
-            log.info("button: %s -> %s", g, name)
-            if g in _GESTURE_FEEDBACK:
-                self.play(_GESTURE_FEEDBACK[g])
-            if self._submit is None:
-                log.warning("button %s ignored: no command handler connected", g)
-                continue
-            try:
-                self._submit(request)
-            except Exception:
-                log.exception("submitting %s from the button failed", name)

@@ -59,7 +59,7 @@ _COS_TILT = (math.cos(math.radians(HEADING_TILT_DEG[0])), math.cos(math.radians(
 
 def steady_mask(std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
     """Steps whose whole context is still (a posture held, not a movement)."""
-    return (std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1)
+    return np.asarray((std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1))
 
 
 def heading_candidates(up: np.ndarray, unit_g: np.ndarray, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
@@ -119,7 +119,7 @@ class UprightReference:
     def gait_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps of steady gait: every context block moves like walking and the mean direction holds."""
         lo, hi = self.gait_std_g
-        return ((std_g >= lo) & (std_g <= hi)).all(axis=1) & (turn_deg <= self.gait_turn_deg).all(axis=1)
+        return np.asarray(((std_g >= lo) & (std_g <= hi)).all(axis=1) & (turn_deg <= self.gait_turn_deg).all(axis=1))
 
     def still_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps whose latest block is still enough to take a reference from."""
@@ -160,6 +160,7 @@ class UprightReference:
         return (c <= _COS_TILT[0]) & (c >= _COS_TILT[1])
 
     def _heading_step(self, g: np.ndarray) -> None:
+        assert self.up is not None  # a heading is only learned against an upright reference
         self._head_sum += horizontal(self.up, g)
         self._head_n += 1
         if self._head_n >= self._head_next:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -64,8 +64,13 @@ class PostureModel:
                 states=np.array(STATES), mean=self.mean, scale=self.scale, weights=self.weights,
                 bias=self.bias, prior=self.prior, up_axis=self.up_axis, forward_axis=self.forward_axis,
                 trained_on=np.array(self.trained_on),
-                **({} if self.hidden_weights is None else
-                   {"hidden_weights": self.hidden_weights, "hidden_bias": self.hidden_bias}))
+                **self._hidden_arrays())
+
+    def _hidden_arrays(self) -> dict[str, Any]:  # Any: numpy's stub lets a ** mapping fill allow_pickle
+        """The hidden layer's arrays, when the model has one."""
+        if self.hidden_weights is None or self.hidden_bias is None:
+            return {}
+        return {"hidden_weights": self.hidden_weights, "hidden_bias": self.hidden_bias}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "PostureModel":

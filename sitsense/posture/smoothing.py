@@ -41,10 +41,10 @@ def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S) -> np.ndar
     rate = np.zeros((n, n))
     for (a, b), r in _RATES_PER_S.items():
         rate[_S[a], _S[b]] = r
-    for a in range(4):
-        for b in range(4):
-            if a != b and rate[a, b] == 0.0:
-                rate[a, b] = leak_per_s
+    for i in range(4):
+        for j in range(4):
+            if i != j and rate[i, j] == 0.0:
+                rate[i, j] = leak_per_s
     total = rate.sum(axis=1)
     stay = np.exp(-total * step_s)
     a_mat = np.where(total[:, None] > 0, rate / np.maximum(total[:, None], 1e-12), 0.0) * (1 - stay)[:, None]

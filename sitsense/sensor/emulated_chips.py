@@ -26,6 +26,7 @@ Sources, by key:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # ---------------------------------------------------------------- register map (RM-6000, RM-9250)
 
@@ -93,7 +94,7 @@ class ChipModel:
         return self.fifo_bytes
 
 
-_6500 = dict(power_on_pwr_mgmt_1=0x01, accel_startup_s=0.030, mpu6500_family=True)
+_6500: dict[str, Any] = dict(power_on_pwr_mgmt_1=0x01, accel_startup_s=0.030, mpu6500_family=True)
 
 MODELS: dict[str, ChipModel] = {m.name: m for m in (
     ChipModel("MPU-6050", 0x68, 1024, 0x40, 0.020, False, sources="PS-6000, RM-6000, Linux"),

@@ -610,6 +610,7 @@ class MPU6050:
         if len(changed):
             self._same_since_t = float(t_s[changed[-1]])
         self._last_frame = frames[-1].tobytes()
+        assert self._same_since_t is not None  # set above on the first frame
         still_s = float(t_s[-1]) - self._same_since_t
         if still_s >= self.frozen_after_s and not self._frozen:
             self._frozen = True
@@ -737,6 +738,7 @@ class _Timestamper:
                 self.lost_samples += max(0, int(round((t[0] - since) / self.period_s)) - 1)
             self._ref = (newest, lo, hi)
         else:
+            assert self.last_t is not None  # a reference is taken with the first frames placed
             i0, lo0, hi0 = self._ref
             span = newest - i0
             p_lo, p_hi = max(self._p_lo, (lo - hi0) / span), min(self._p_hi, (hi - lo0) / span)

@@ -23,7 +23,7 @@ GRAVITY_TOLERANCE_G = 0.15  # |mean| must be 1 g within this, or the sensor is n
 class Reference:
     """Mean gravity while standing still, in the sensor frame (g), and how it was measured."""
 
-    upright_g: tuple[float, float, float]
+    upright_g: tuple[float, ...]  # (x, y, z) in g
     magnitude_g: float
     std_g: float
     samples: int

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 class SampleSource(Protocol):
     """Yields blocks ``(t_s (n,), accel_g (n, 3))`` until the data ends or ``close()``."""
 
-    sample_rate_hz: float
+    @property
+    def sample_rate_hz(self) -> float: ...
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
 
@@ -90,6 +91,7 @@ class ReplaySource:
                 waiting.append((t[lo:hi], a[lo:hi]))
                 current = index[lo]
         if waiting and not self._closed:
+            assert t0 is not None
             yield from self._emit(waiting, t0)
 
     def _emit(self, parts: list[tuple[np.ndarray, np.ndarray]], t0: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:

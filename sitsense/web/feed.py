@@ -141,6 +141,7 @@ class WebFeed:
             view = state_view(state, posture_s={p: tr.today.seconds[p] for p in ("sitting", "standing", "walking", "lying")},
                               heeded=tr.today.heeded, goal_s=self.goal_s, snoozed_until_t=tr.snoozed_until_t)
             page["state"] = view
+            assert self._day_start is not None  # set by the first state
             page["week"] = week_view(self._days, {"date": self._day_start.date().isoformat(),
                                                   **{f"{p}_s": s for p, s in view["today"]["posture_s"].items()},
                                                   "alerts": state.alerts_today, "heeded": tr.today.heeded,

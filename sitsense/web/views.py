@@ -46,7 +46,7 @@ def state_view(state: StateSnapshot, *, posture_s: dict[str, float], heeded: int
         "bout_s": round(state.bout_s, 1),
         "sensor": state.sensor,
         "paused_until": at(state.paused_until_t),
-        "paused_for_s": None if at(state.paused_until_t) is None else round(state.paused_until_t - state.t, 1),
+        "paused_for_s": None if state.paused_until_t is None else round(state.paused_until_t - state.t, 1),
         "snoozed_until": at(snoozed_until_t),
         "today": {
             "sitting_s": round(state.sitting_today_s, 1),
