@@ -139,9 +139,9 @@ class StateKeeper:
         if len(checked.problems) > 4:
             shown += f"; and {len(checked.problems) - 4} more"
         if checked.state is None:
-            kept = "started the day afresh"
+            kept = "nothing in it could be used: the day starts afresh"
         elif not checked.resumable:
-            kept = "kept today's totals and started a fresh sitting bout"
+            kept = "kept its day's totals; the sitting bout starts afresh"
         else:
             kept = "kept the rest"
         aside = Path(f"{self.store.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}.json")

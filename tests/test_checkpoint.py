@@ -272,7 +272,7 @@ def test_the_damage_the_issue_found_is_named_in_one_warning(bases, tmp_path, cap
     [warning] = got["warnings"]
     message = warning.getMessage()
     assert "snapshot.snoozed_until_t: missing" in message and "snapshot.reminders: null" in message
-    assert "kept today's totals" in message
+    assert "kept its day's totals" in message
     assert got["today"].seconds["sitting"] >= (35 + 10 + 45) * 60 - 60  # the morning's sitting was kept
 
 

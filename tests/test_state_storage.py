@@ -25,53 +25,17 @@ import pytest
 from sitsense.storage import FULL, OK, READ_ONLY, StorageHealth, probe
 from tests.conftest import REPO
 from tests.mosquitto import Collector, Mosquitto, wait_until
+from tests.tmpfs import Tmpfs, TmpfsUnavailable
 
 DAY = "stand 2m, sit 31m, stand 3m, sit 31m"  # two alerts, at 09:32 and 10:06
 
 
-class Tmpfs:
-    """A small tmpfs mounted at ``path`` (root only): fill it, free it, make it read-only."""
-
-    def __init__(self, path: Path, size_kib: int):
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0755", "tmpfs", str(path)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs ({done.stderr.strip() or done.returncode}); needs root (CI is root)")
-
-    def fill(self) -> None:
-        with open(self.path / "filler", "ab") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
-        try:  # the last partial block, so not even a page is left
-            with open(self.path / "filler2", "ab") as f:
-                while True:
-                    f.write(b"\0" * 512)
-                    f.flush()
-        except OSError:
-            pass
-
-    def free(self) -> None:
-        for name in ("filler", "filler2"):
-            (self.path / name).unlink(missing_ok=True)
-
-    def read_only(self, on: bool = True) -> None:
-        subprocess.run(["mount", "-o", f"remount,{'ro' if on else 'rw'}", str(self.path)], check=True)
-
-    def unmount(self) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
-
-
 @pytest.fixture
 def tmpfs(tmp_path) -> Iterator[Tmpfs]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    fs = Tmpfs(tmp_path / "state", 1024)
+    try:
+        fs = Tmpfs(tmp_path / "state", 1024)
+    except TmpfsUnavailable as exc:
+        pytest.skip(str(exc))
     yield fs
     fs.unmount()
 
