@@ -103,6 +103,8 @@ def check(saved: Any) -> Checked:
     calibration = _check_calibration(saved.get("calibration"), problems)
     if calibration is not None:
         state["calibration"] = calibration
+    if isinstance(saved.get("wearer"), dict):  # the classifier checks its own learned postures
+        state["wearer"] = saved["wearer"]
     return Checked(state, problems, resumable, migrated)
 
 

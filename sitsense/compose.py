@@ -9,6 +9,10 @@ By default a day is made from one recording: each HAPT recording has its own pho
 day mixing two would be a wearer silently reclipping the sensor every few seconds. The first of
 the user's recordings that has every posture the plan needs is used; ``mix_recordings`` draws
 from all of them (more variety, unrealistic mounts).
+
+``posture_shifts`` makes sitting bouts sit like people do: every few minutes the wearer slumps,
+sits up or perches on the edge of the chair, a pure rotation of the pelvis about its lateral
+axis (no hip lift), from nearly upright to well past their usual sitting tilt.
 """
 
 from __future__ import annotations
@@ -29,19 +33,22 @@ TRANSITIONS = {("standing", "sitting"): 7, ("sitting", "standing"): 8, ("sitting
 CROSSFADE_S = 1.0
 EDGE_MARGIN_S = 1.0  # keep clear of the ends of a labelled segment (labels are not sample-exact)
 MIN_CROP_S = 4.0
+SHIFT_HOLD_S = (60.0, 480.0)  # how long a sitting posture is held before the next shift
+SHIFT_TILT_DEG = (2.0, 15.0)  # shifted sitting: from this close to upright to this far past the usual tilt
 
 
 CHUNK_SAMPLES = 1 << 15  # samples handed out at once (11 min): a day of any length in little memory
 
 
 def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
-            start_time: str | None = None, progress=None, mix_recordings: bool = False) -> Trace:
+            start_time: str | None = None, progress=None, mix_recordings: bool = False,
+            posture_shifts: bool = False) -> Trace:
     """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...], in memory.
 
     ``compose_stream`` gives the very same samples piece by piece, for days of any length.
     """
     meta, chunks = compose_stream(hapt_dir, user, plan, seed=seed, start_time=start_time, progress=progress,
-                                  mix_recordings=mix_recordings)
+                                  mix_recordings=mix_recordings, posture_shifts=posture_shifts)
     parts = list(chunks)
     return Trace(np.concatenate([p.t_s for p in parts]), np.concatenate([p.accel_g for p in parts]),
                  np.concatenate([p.labels for p in parts]), meta, f"compose:user{user}")
@@ -49,7 +56,8 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
 
 def compose_stream(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
                    start_time: str | None = None, progress=None, mix_recordings: bool = False,
-                   chunk_samples: int = CHUNK_SAMPLES) -> tuple[dict[str, str], Iterator[Trace]]:
+                   chunk_samples: int = CHUNK_SAMPLES, posture_shifts: bool = False
+                   ) -> tuple[dict[str, str], Iterator[Trace]]:
     """(metadata, the samples as pieces of about ``chunk_samples``). The recordings are read and the
     plan checked at once, so a bad request fails before anything is written."""
     for posture, _ in plan:
@@ -72,11 +80,15 @@ def compose_stream(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]
             "plan": plan_text(plan)}
     if start_time:
         meta["start_time"] = start_time
-    return meta, _stitch(pieces, plan, np.random.default_rng(seed), progress, chunk_samples)
+    if posture_shifts:
+        meta["posture_shifts"] = "yes"
+    rng = np.random.default_rng(seed)
+    shifts = PostureShifts(pieces, rng) if posture_shifts else None
+    return meta, _stitch(pieces, plan, rng, progress, chunk_samples, shifts)
 
 
 def _stitch(pieces: dict, plan: list[tuple[str, float]], rng: np.random.Generator, progress,
-            chunk_samples: int) -> Iterator[Trace]:
+            chunk_samples: int, shifts: "PostureShifts | None" = None) -> Iterator[Trace]:
     """Fill each plan item with crops of its posture (a transition recording first, when the
     posture changes), cross-faded one into the next."""
     rate = HAPT_SAMPLE_RATE_HZ
@@ -90,12 +102,17 @@ def _stitch(pieces: dict, plan: list[tuple[str, float]], rng: np.random.Generato
             trans = _transition(pieces, prev, posture, rng)
             if trans is not None and len(trans) < need:
                 out.append(trans, LABEL_CODE["transition"])
+        first = prev != posture
         while out.total < target:
             seg = pieces[posture][rng.integers(len(pieces[posture]))]
             crop_n = int(rng.uniform(MIN_CROP_S * rate, len(seg) + 1))
             crop_n = min(crop_n, target - out.total + fade)
             start = int(rng.integers(0, len(seg) - crop_n + 1))
-            out.append(seg[start:start + crop_n], LABEL_CODE[posture])
+            crop = seg[start:start + crop_n]
+            if shifts is not None and posture == "sitting":
+                crop = shifts.apply(crop, new_bout=first)
+            first = False
+            out.append(crop, LABEL_CODE[posture])
         yield from out.chunks()
         if progress:
             progress(k + 1, len(plan))
@@ -123,6 +140,51 @@ def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
                 if aid in ids and b - a - 2 * margin >= MIN_CROP_S * HAPT_SAMPLE_RATE_HZ:
                     out.setdefault(posture, []).append(rec.accel_g[a + margin:b - margin])
     return out
+
+
+class PostureShifts:
+    """Turns sitting crops about the pelvis's lateral axis, holding each shifted posture for minutes.
+
+    The axes come from the recording itself: up is its mean standing gravity, the sitting tilt
+    its mean sitting gravity; a shift rotates about their cross product, so the sitting tilt
+    grows (slumped) or shrinks towards upright (perched) while |a| stays as it was.
+    """
+
+    def __init__(self, pieces: dict, rng: np.random.Generator):
+        self.rng = rng
+        up = _unit(np.concatenate(pieces["standing"]).mean(axis=0)) if pieces.get("standing") else None
+        sit = _unit(np.concatenate(pieces["sitting"]).mean(axis=0)) if pieces.get("sitting") else None
+        if up is None or sit is None:
+            raise DatasetError("compose: posture shifts need the user's standing and sitting segments")
+        self.up = up
+        axis = np.cross(up, sit)
+        if np.linalg.norm(axis) < 1e-3:  # sits exactly upright: any horizontal axis
+            axis = np.cross(up, [0.0, 0.0, 1.0] if abs(up[2]) < 0.9 else [0.0, 1.0, 0.0])
+        self.axis = _unit(axis)
+        self.left_n = 0
+        self.tilt_deg = 0.0
+
+    def apply(self, crop: np.ndarray, *, new_bout: bool) -> np.ndarray:
+        """The crop rotated to the current shifted posture (a new one is drawn when its time is up)."""
+        if new_bout or self.left_n <= 0:
+            lo, hi = SHIFT_HOLD_S
+            self.left_n = int(self.rng.uniform(lo, hi) * HAPT_SAMPLE_RATE_HZ)
+            self.tilt_deg = float(self.rng.uniform(*SHIFT_TILT_DEG) * (1 if self.rng.random() < 0.5 else -1))
+        self.left_n -= len(crop)
+        own = np.degrees(np.arccos(np.clip(_unit(crop.mean(axis=0)) @ self.up, -1.0, 1.0)))
+        # a negative draw perches: towards upright, ending |draw| degrees from it; a positive one slumps
+        angle = self.tilt_deg if self.tilt_deg > 0 else -max(own + self.tilt_deg, 0.0)
+        return crop @ _axis_rotation(self.axis, np.radians(angle)).T
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, float) / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _axis_rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rotation by ``angle_rad`` about the unit ``axis`` (Rodrigues)."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
 
 
 def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator) -> np.ndarray | None:

@@ -7,6 +7,7 @@ import os
 import socket
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,7 @@ GRAVITY_TOLERANCE_G = 0.1
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: ``status`` is 'pass', 'fail' or 'skip'."""
+    """One line of the report: ``status`` is 'pass', 'fail', 'skip' or 'note' (works, but worth knowing)."""
 
     name: str
     status: str
@@ -219,6 +220,50 @@ def check_state_folder(cfg: Config) -> Check:
                  "('df -h', 'journalctl --vacuum-size=50M') or check the card ('dmesg | grep -i ext4')")
 
 
+POSTURE_NOTICE_DAYS = 7
+
+
+def check_posture(cfg: Config, state: str | os.PathLike | None = None) -> Check:
+    """Whether this wearer's sitting looks like their standing from the mount: said by the running
+    service (a ``sit_stand_alike`` notice in the last week's log) or by ``calibrate --sit``."""
+    from datetime import datetime, timedelta
+
+    from .paths import calibration_path, db_path
+    from .sensor.reference import ALIKE_DEG, load_reference, sitting_tilt_deg
+    from .store import Store
+
+    fix = ("run 'sitsense calibrate --sit' (stand still, then sit still) and clip the sensor where the belt "
+           "follows the pelvis (hardware.md)")
+    try:
+        ref = load_reference(calibration_path(cfg.store))
+    except SitsenseError:
+        ref = None
+    tilt = sitting_tilt_deg(ref) if ref is not None else None
+    if tilt is not None and tilt < ALIKE_DEG:
+        return Check("posture check", "note", f"calibrate --sit measured sitting only {tilt:.1f} degrees from "
+                     "standing: sitsense counts it by how you sit down and stand up", fix)
+    db = Path(state) if state else db_path(cfg.store)
+    notices = []
+    if db.exists():
+        since = (datetime.now().astimezone() - timedelta(days=POSTURE_NOTICE_DAYS)).isoformat(timespec="seconds")
+        try:
+            store = Store(db).open(read_only=True)
+            try:
+                notices = [e for e in store.events(["posture_notice"], since_wall=since)
+                           if e.get("code") == "sit_stand_alike"]
+            finally:
+                store.close()
+        except (SitsenseError, OSError):
+            return Check("posture check", "skip", f"cannot read {db}")
+    if notices:
+        return Check("posture check", "note", f"on {notices[-1]['wall'][:10]} sitting looked like standing "
+                     "from the mount", fix)
+    if tilt is not None:
+        return Check("posture check", "pass", f"sitting tilts the sensor {tilt:.0f} degrees from standing")
+    return Check("posture check", "pass", "no sign that sitting looks like standing"
+                 + ("" if db.exists() else " (no state yet)"))
+
+
 def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: float) -> list[Check]:
     """Every check in order; sensor checks stop at the first failure (the rest would only repeat it)."""
     from .sensor.live import open_source, parse_spec
@@ -246,4 +291,5 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     checks.append(check_mqtt(cfg))
     checks.append(check_web(cfg, fake=kind != "mpu6050"))
     checks.append(check_state_folder(cfg))
+    checks.append(check_posture(cfg))
     return checks

@@ -29,6 +29,7 @@ from .storage import StorageHealth, is_storage_error
 from .events import Acknowledged, Alert, Calibrated, DaySummary, Event, HoldCue, RunSummary
 from .outputs.base import StateSnapshot
 from .posture import PostureClassifier
+from .posture.base import LearnsWearer
 from .store import Store
 from .tracker import DayStats, Tracker, settle_pending
 
@@ -56,6 +57,7 @@ class StateKeeper:
         self.dropped_events = 0  # logged events lost because the disk refused writes for too long
         self._last_checkpoint_t: float | None = None
         self._last_wall: datetime | None = None
+        self._early: list[Event] = []  # events before the first state (no wall time yet)
         self._last_t: float | None = None
         self._disk_retry_at = time.monotonic() + DISK_RETRY_S
         if storage is not None:
@@ -98,6 +100,7 @@ class StateKeeper:
         if not checked.resumable:
             self.tracker.restore(snap)  # the day's totals, and a fresh bout
             self._restore_calibration(saved.get("calibration"))
+            self._restore_wearer(saved.get("wearer"))
             return f"kept today's totals from a damaged checkpoint (today {day})"
         gap_s = (now_wall - datetime.fromisoformat(saved["wall"])).total_seconds()
         if gap_s < 0:
@@ -106,6 +109,7 @@ class StateKeeper:
         self.tracker.restore(snap, shift_t=shift)
         self.tracker.skip_to(now_t)  # the time it was down is no posture
         self._restore_calibration(saved.get("calibration"))
+        self._restore_wearer(saved.get("wearer"))
         if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
             self.tracker.close_bout(saved_t + shift)
         return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
@@ -169,12 +173,18 @@ class StateKeeper:
             self.classifier.pop_events()  # restoring the day's reference is no new calibration to announce
             log.info("using the upright reference of the resumed day (%s)", saved.get("source", "?"))
 
+    def _restore_wearer(self, saved: Any) -> None:
+        """The wearer's own sitting and standing learned earlier today (see posture/wearer.py)."""
+        if saved is not None and isinstance(self.classifier, LearnsWearer):
+            self.classifier.restore_wearer(saved)
+
     # ------------------------------------------------------------------ output protocol
 
     def handle(self, event: Event) -> None:
         if isinstance(event, Calibrated):
             self._calibration = {"source": event.source, "upright_g": [float(x) for x in event.upright_g]}
-        if self._last_wall is None:
+        if self._last_wall is None:  # logged with the first state's wall time (e.g. a notice of the first step)
+            self._early.append(event)
             return
         if isinstance(event, DaySummary) and not isinstance(event, RunSummary):
             self.store.save_day(event)
@@ -186,6 +196,9 @@ class StateKeeper:
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall
         self._last_t = state.t
+        early, self._early = self._early, []
+        for event in early:
+            self.handle(event)
         # the first state of a run is written at once: a resumed run that dies before its first
         # interval is over must not lose the seconds it counted since the restart
         if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:
@@ -202,6 +215,8 @@ class StateKeeper:
                                  "wall": self._last_wall.isoformat(), "t": self._last_t}
         if self._calibration is not None:
             state["calibration"] = self._calibration
+        if isinstance(self.classifier, LearnsWearer):
+            state["wearer"] = self.classifier.wearer_state()
         try:
             if self.store.in_memory and time.monotonic() >= self._disk_retry_at:
                 self._disk_retry_at = time.monotonic() + DISK_RETRY_S

@@ -118,6 +118,7 @@ def use_stored_calibration(service: Service, *, unless_older_than: datetime | No
     ``unless_older_than``, only if it was measured since then)."""
     import numpy as np
 
+    from .posture.base import LearnsWearer
     from .sensor.reference import load_reference
 
     try:
@@ -136,6 +137,9 @@ def use_stored_calibration(service: Service, *, unless_older_than: datetime | No
     if ref is not None:
         service.classifier.set_reference(np.asarray(ref.upright_g, dtype=float))
         log.info("using the stored upright reference")
+        if ref.sitting_g is not None and isinstance(service.classifier, LearnsWearer):
+            service.classifier.teach("sitting", np.asarray(ref.sitting_g, dtype=float))
+            log.info("using the stored sitting direction (calibrate --sit)")
 
 
 def close_outputs(service: Service) -> None:

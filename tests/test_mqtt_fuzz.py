@@ -189,8 +189,9 @@ def test_on_message_rejects_or_submits_a_command_that_runs(harness, caplog, topi
     cmd = h.submitted[0]
     assert_valid(cmd.name, cmd.args, topic, raw, retained)
     assert cmd.source == "mqtt"
-    result = h.service.execute(cmd)  # the service takes it as it is
-    assert result["ok"] is True or (cmd.name == "release" and h.service.coach is None)
+    result = h.service.execute(cmd)  # the service takes it as it is; the only refusals are the ones it documents
+    assert result["ok"] is True or (cmd.name == "release" and h.service.coach is None and "no coach" in result["error"]) \
+        or (cmd.name == "ack" and result["error"].startswith("unknown alert id"))
     CASE_COUNTS["on_message accepted"] += 1
 
 

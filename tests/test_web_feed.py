@@ -34,6 +34,7 @@ def _replay(plan: str, cfg: Config | None = None):
     clock = SimClock(START)
     source = ReplaySource(trace, clock, block_s=1.0)
     service = Service(cfg, clock=clock, source=source, coach=Coach(cfg.coach))
+    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on, as the README asks
     feed = WebFeed(service)
     pages = []
     feed.notify = lambda: pages.append(feed.page)
@@ -265,6 +266,7 @@ def test_the_page_starts_with_the_days_and_todays_postures_from_the_store(tmp_pa
     trace = synthesize(parse_plan("stand 2m, sit 10m, walk 2m"), sample_rate_hz=10, seed=3)
     clock = SimClock(START)
     service = Service(cfg, clock=clock, source=ReplaySource(trace, clock, block_s=1.0))
+    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on
     service.outputs.append(StateKeeper(store, service.tracker, checkpoint_s=30.0))
     service.run()
     service.outputs[0].close()

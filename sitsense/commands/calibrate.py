@@ -1,4 +1,4 @@
-"""``sitsense calibrate``: stand still after clipping on; store the upright reference."""
+"""``sitsense calibrate [--sit]``: stand still after clipping on (then sit still); store the reference."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="FILE",
                         help="where to store it (default: calibration.json in the state folder: "
                              "$STATE_DIRECTORY, $XDG_STATE_HOME/sitsense or ~/.local/state/sitsense)")
+    parser.add_argument("--sit", action="store_true",
+                        help="then sit down and keep still as long again: the classifier learns your own sitting "
+                             "(for people whose pelvis barely tilts in a chair)")
 
 
 def print_cue(cue: str) -> None:
     """Console cues (see reference.calibrate's ``cue``)."""
-    text = {"start": "Stand up straight and keep still...", "done": "Done: you can move.",
-            "failed": "Calibration failed."}.get(cue, cue)
+    text = {"start": "Stand up straight and keep still...", "sit": "Now sit down on a chair and keep still...",
+            "done": "Done: you can move.", "failed": "Calibration failed."}.get(cue, cue)
     print(text, file=sys.stderr, flush=True)
 
 
@@ -26,7 +29,7 @@ def cue_with(buzzer):
     """Print each cue and, with a buzzer, buzz it: buzz, stand still, buzz."""
     def cue(name: str) -> None:
         print_cue(name)
-        if buzzer is not None and name in ("start", "done"):
+        if buzzer is not None and name in ("start", "sit", "done"):
             buzzer.play("calibration")
             buzzer.wait_idle(5.0)
     return cue
@@ -34,7 +37,7 @@ def cue_with(buzzer):
 
 def run(args: argparse.Namespace) -> int:
     from ..sensor.live import open_source
-    from ..sensor.reference import calibrate, save_reference
+    from ..sensor.reference import ALIKE_DEG, calibrate, save_reference, sitting_tilt_deg
 
     from ..errors import ConfigError
     from ..sensor.live import parse_spec
@@ -50,11 +53,19 @@ def run(args: argparse.Namespace) -> int:
     if buzzer is None and cfg.buzzer.enabled:
         print("sitsense: no buzz for the cues (see the warning); follow the messages here", file=sys.stderr)
     try:
-        ref = calibrate(source, duration_s, cue=cue_with(buzzer))
+        ref = calibrate(source, duration_s, cue=cue_with(buzzer), sit=args.sit)
     finally:
         if buzzer is not None:
             buzzer.close()
     path = save_reference(ref, args.output)
     x, y, z = ref.upright_g
     print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples saved to {path}")
+    tilt = sitting_tilt_deg(ref)
+    if tilt is not None:
+        print(f"sitting tilts the sensor {tilt:.1f} degrees from your standing", end="")
+        if tilt < ALIKE_DEG:
+            print(": too little to tell the two apart by tilt alone; sitsense will rely on how you sit down and "
+                  "stand up. Clipping the sensor where the belt follows the pelvis (hardware.md) helps.")
+        else:
+            print("")
     return 0

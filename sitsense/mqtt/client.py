@@ -39,8 +39,9 @@ from .inbound import (COMMAND_BURST, COMMAND_REFILL_S, DISCOVERY_MIN_INTERVAL_S,
 from .outbox import Outbox
 from .sender import OutboxSender
 from .throttle import StateThrottle, Update
-from .topics import (OFFLINE, ONLINE, PUBLISHED_EVENTS, Topics, alert_payload, encode, event_payload, iso,
-                     last_command_payload, parse_command, resolve_device_id, state_payload)
+from .topics import (OFFLINE, ONLINE, POSTURE_CHECK_OK, PUBLISHED_EVENTS, Topics, alert_payload, encode,
+                     event_payload, iso, last_command_payload, parse_command, posture_check_payload,
+                     resolve_device_id, state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class MqttOutput:
         self._discovery_timer: threading.Timer | None = None
         self._state_lock = threading.Lock()  # the throttle and state publishing (service loop, paho thread)
         self._throttle = StateThrottle(cfg.state_interval_s, cfg.state_max_per_hour)
+        self._posture_check = dict(POSTURE_CHECK_OK)  # retained on ``posture_check``, again on every connect
         self._reply_lock = threading.Lock()
         self.sender = OutboxSender(self.outbox, self._publish_stored, report=self._report_sender_failure)
         self._started = False
@@ -198,6 +200,10 @@ class MqttOutput:
     def handle(self, event: Event) -> None:
         """Queue an alert or event for the broker; never raises, never waits for the network."""
         try:
+            check = posture_check_payload(self._posture_check, event)
+            if check != self._posture_check:
+                self._posture_check = check
+                self.client.publish(self.topics.posture_check, encode(check), qos=1, retain=True)
             if isinstance(event, Alert):
                 topic, payload = self.topics.alert, alert_payload(event, time_iso=self._wall_iso(event.t))
             elif isinstance(event, PUBLISHED_EVENTS):
@@ -401,6 +407,7 @@ class MqttOutput:
             client.subscribe(subs)
             client.publish(self.topics.status, ONLINE, qos=1, retain=True)
             self._publish_discovery()
+            client.publish(self.topics.posture_check, encode(self._posture_check), qos=1, retain=True)
             with self._state_lock:
                 self._publish_state(self._throttle.everything())
         except Exception as exc:

@@ -61,6 +61,10 @@ ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
                                                           "'snoozed_until': value_json.snoozed_until} | tojson }}")),
     "alerts_paused": ("binary_sensor", _sensor("Alerts paused", "alerts", icon="mdi:bell-sleep-outline",
                                                value_template="{{ 'ON' if value.startswith('paused') else 'OFF' }}")),
+    # "ok", "uncalibrated" or "sit_stand_alike"; the message (what to do) is an attribute
+    "posture_check": ("sensor", {"name": "Posture check", "topic": "posture_check",
+                                 "value_template": "{{ value_json.code }}", "json_attributes": "posture_check",
+                                 "entity_category": "diagnostic", "icon": "mdi:human-male-height-variant"}),
     "last_command": ("sensor", {"name": "Last command", "topic": "last_command", "icon": "mdi:message-reply-text",
                                 "value_template": "{{ (value_json.command ~ ': ' ~ ('ok' if value_json.ok "
                                                   "else value_json.error))[:255] }}",

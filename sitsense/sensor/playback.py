@@ -58,15 +58,15 @@ class TracePlayer:
     def look_ahead(self, w: float) -> None:
         """Read far enough to know whether the trace ends before ``w``."""
         if self._last_t_s is None:
-            self._load_until(w + HOLD_SLACK_S)
+            self._load_until(w + HOLD_SLACK_S, keep_from=self._latest_w)
 
     def accel_at(self, w: np.ndarray) -> np.ndarray:
         """(len(w), 3) g for times ``w`` in ascending order (and, when streamed, after earlier calls')."""
         if self._forward_only and len(w) and w[0] < self._latest_w:
             raise ValueError("a streamed trace plays forward only: asked for an earlier time")
         if len(w):
+            self._load_until(float(w[-1]) + HOLD_SLACK_S, keep_from=float(w[0]))
             self._latest_w = float(w[-1])
-            self._load_until(float(w[-1]) + HOLD_SLACK_S)
         idx = np.clip(np.searchsorted(self._t, w + HOLD_SLACK_S, side="right") - 1, 0, len(self._t) - 1)
         accel = self._accel[idx]
         if self._forward_only and len(idx) and idx[-1] > 0:  # no later time needs what comes before
@@ -74,9 +74,14 @@ class TracePlayer:
             self._accel = self._accel[idx[-1]:]
         return accel
 
-    def _load_until(self, w: float) -> None:
-        """Hold samples until one lies past ``w`` (or the trace ends, which makes its end known)."""
+    def _load_until(self, w: float, keep_from: float = -math.inf) -> None:
+        """Hold samples until one lies past ``w`` (or the trace ends, which makes its end known);
+        a streamed trace forgets, as it goes, what comes before the sample held at ``keep_from``."""
         while not self._exhausted and (len(self._t) == 0 or self._t[-1] <= w):
+            if self._forward_only and len(self._t) > 1:  # skipping far ahead costs no memory
+                first = int(np.searchsorted(self._t, keep_from + HOLD_SLACK_S, side="right")) - 1
+                if first > 0:
+                    self._t, self._accel = self._t[first:], self._accel[first:]
             chunk = next(self._chunks, None)
             if chunk is None:
                 self._exhausted = True
