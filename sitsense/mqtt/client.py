@@ -98,7 +98,7 @@ class MqttOutput:
     def from_config(cls, config: Config, **kwargs: Any) -> "MqttOutput":
         """Build from the whole config: the outbox goes in the store's state folder."""
         if kwargs.get("outbox") is None:
-            kwargs["outbox"] = Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max)
+            kwargs["outbox"] = Outbox(outbox_path(config), max_messages=config.mqtt.outbox_max)
         return cls(config.mqtt, **kwargs)
 
     # -- setup ---------------------------------------------------------------------------------
