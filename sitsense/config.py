@@ -3,7 +3,8 @@
 A user's file holds only the keys it changes; everything else keeps its default. Problems are
 collected and reported together, one line each, naming the file, the key path, the value and
 what is allowed. ``config/sitsense.toml`` is generated from these dataclasses (``sitsense
-config-defaults``), so the documented defaults can never drift from the code.
+config-defaults``), so the documented defaults can never drift from the code. Longer than most
+modules on purpose: most of it is that declaration, every key with its documentation, in one place.
 """
 
 from __future__ import annotations
