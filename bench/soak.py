@@ -19,8 +19,17 @@ with each fault episode), sitting time of the faulty run against the clean run's
 seconds the faulty run could read the sensor, alerts produced against alerts a subscriber got,
 exit statuses and wall time.
 
+**Hostile** (``--hostile``, issue 18): the same 24 h day, without the kill but with what a
+service meets besides sensor faults: a damaged checkpoint at start (yesterday's, keys missing and
+a count null), the state folder (a tmpfs) filling up at hour 6 and staying full, a 30 MB payload
+and 20 000 distinct command names at hour 12, and all of it inside a 128 MiB memory cgroup (the
+unit's ``MemoryMax=``). The harness restarts the service as systemd would (``Restart=on-failure``,
+not after 78) and counts the restarts. The sitting time then comes from the run's own summary
+(the database stopped taking writes at hour 6). Needs root (tmpfs, cgroup).
+
 ``python -m bench.soak`` runs the full 24 h day and prints the figures as JSON
-(``--hours 3`` for a shorter day; ``--speed`` to trade wall time against scheduling slack).
+(``--reduced`` for the test suite's two hours; ``--speed`` to trade wall time against scheduling
+slack; ``--hostile`` for the day above).
 """
 
 from __future__ import annotations
@@ -41,17 +50,22 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE = "soak"
+START_LEAD_S = 3.0  # real seconds from 'go' to the day's first sample (a child's start after its imports)
 
 # The child: imports done before the harness says go, then exactly what the 'sitsense' script does.
-# The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and reading a 24 h
-# trace takes seconds, which at 200x would add minutes of sensor time to every (re)start.
+# The day's file is read ahead too (SOAK_TRACE): a real sensor needs no file, and a restarted fake
+# sensor reads its trace up to where the day is, which at 200x would add sensor minutes to a restart.
 PRELOAD = ("import os, sys, numpy, paho.mqtt.client, sitsense.cli, sitsense.commands.run, sitsense.wiring, "
-           "sitsense.sensor.live, sitsense.mqtt.client, sitsense.coach, sitsense.persistence, sitsense.traces as T\n"
+           "sitsense.sensor.live as L, sitsense.sensor.playback as P, sitsense.mqtt.client, sitsense.coach, "
+           "sitsense.persistence, sitsense.traces as T\n"
            "path = os.environ.get('SOAK_TRACE')\n"
-           "if path:\n"
-           "    day, read = T.read_trace(path), T.read_trace\n"
-           "    T.read_trace = lambda p: day if str(p) == path else read(p)\n"
-           "sys.stdin.readline(); sys.exit(sitsense.cli.main(sys.argv[1:]))")
+           "if path:\n"  # the fake sensor plays the day from memory instead of streaming it from the file
+           "    day, fake = T.read_trace(path), L._fake_trace\n"
+           "    L._fake_trace = lambda p, cfg, seed=0: ((P.TracePlayer.of(day), day.sample_rate_hz, day.start_time)\n"
+           "                                            if str(p) == path else fake(p, cfg, seed=seed))\n"
+           "open(os.environ['SOAK_READY'], 'w').close()\n"
+           "epoch = sys.stdin.readline().strip()\n"
+           "sys.exit(sitsense.cli.main([epoch if a == '@EPOCH' else a for a in sys.argv[1:]]))")
 
 
 @dataclass
@@ -71,6 +85,13 @@ class SoakSpec:
     broker_outage: tuple[float, float] | None = None
     kill_at: float | None = None
     down_s: float = 60.0  # the service is down this long after the kill
+    # issue 18: what else a long-running service meets
+    damaged_snapshot: bool = False  # a damaged checkpoint (yesterday's) in the database at start
+    disk_full_at: float | None = None  # the state folder (a tmpfs of state_fs_kib) fills up then, for good
+    state_fs_kib: int = 16384
+    flood_at: float | None = None  # a 30 MB payload and 20 000 distinct command names then
+    memory_max_mib: int | None = None  # every service process inside a memory cgroup of this size
+    supervise: bool = False  # restart a service that fails, as systemd does, and count the restarts
 
     def faults(self) -> str:
         items = [f"nack={self.nack:g}"] if self.nack else []
@@ -92,9 +113,30 @@ def day_24h() -> SoakSpec:
                     stall=(13 * 3600 + 300, 20), broker_outage=(9 * 3600 + 1000, 600), kill_at=11 * 3600 + 300)
 
 
+def day_24h_hostile() -> SoakSpec:
+    """The full day with issue 18's faults on top of the sensor's and the broker's (no kill: the
+    state cannot be saved after hour 6, which is the point)."""
+    day = day_24h()
+    day.kill_at = None
+    day.damaged_snapshot, day.disk_full_at, day.flood_at = True, 6 * 3600.0, 12 * 3600.0
+    day.memory_max_mib, day.supervise = 128, True
+    return day
+
+
+def day_2h_hostile() -> SoakSpec:
+    """The reduced hostile day for the test suite: full at 30 min, floods at 1 h."""
+    day = day_2h()
+    day.kill_at = None
+    day.damaged_snapshot, day.disk_full_at, day.flood_at = True, 1800.0, 3600.0
+    day.memory_max_mib, day.supervise = 128, True
+    return day
+
+
 def day_2h() -> SoakSpec:
     """The reduced day for the test suite: the same kinds of faults in two hours (from 09:00)."""
-    plan = "stand 2m, sit 40m, walk 5m, sit 45m, stand 3m, sit 25m"
+    # sit 41m, not 40: the second reminder of that bout is due 40 min in, and a stand-up at that very
+    # minute makes the reminder a matter of a second or two (the faulty and the clean run may differ)
+    plan = "stand 2m, sit 41m, walk 5m, sit 45m, stand 3m, sit 25m"
     return SoakSpec(plan=plan, start_time="2026-03-02T09:00:00+00:00", speed=300.0,
                     disconnects=[(900, 300), (5000, 300)], reset_at=6300, stall=(1500, 20),
                     broker_outage=(1700, 600), kill_at=3600)
@@ -103,8 +145,12 @@ def day_2h() -> SoakSpec:
 # ---------------------------------------------------------------------------------------------- runs
 
 def write_config(path: Path, spec: SoakSpec, broker=None) -> Path:
+    from sitsense.config import SECTIONS
+
     lines = ["[sensor]", f"sample_rate_hz = {int(spec.rate_hz)}", "[tracker]", 'timezone = "UTC"',
              "[buzzer]", "enabled = false", "[store]", f"checkpoint_s = {spec.checkpoint_s}"]
+    if "web" in SECTIONS:  # the phone page is not part of the soak (its start would compete with the day's)
+        lines += ["[web]", "enabled = false"]
     if broker is not None:
         lines += ["[mqtt]", "enabled = true", f'host = "{broker.host}"', f"port = {broker.port}",
                   f'device_id = "{DEVICE}"', "discovery = false", "reconnect_max_s = 2"]
@@ -133,20 +179,34 @@ def clean_run(trace_path: Path, config_path: Path, upright_g=None) -> list[dict]
 
 
 class Child:
-    """One ``sitsense run`` process, started ahead and waiting for ``go()``."""
+    """One ``sitsense run`` process, started ahead (imports and the trace check done: ``wait_ready``)
+    and waiting for ``go(epoch)``, which replaces ``@EPOCH`` in its arguments."""
 
-    def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str]):
+    def __init__(self, args: list[str], workdir: Path, name: str, env: dict[str, str], preexec_fn=None):
         self.name = name
         self.out_path = workdir / f"{name}.jsonl"
         self.err_path = workdir / f"{name}.log"
+        self.ready_path = workdir / f"{name}.ready"
+        self.ready_path.unlink(missing_ok=True)
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-c", PRELOAD, *args], stdin=subprocess.PIPE,
-                                     stdout=self._out, stderr=self._err, env=env, cwd=REPO)
+                                     stdout=self._out, stderr=self._err, env=dict(env, SOAK_READY=str(self.ready_path)),
+                                     cwd=REPO, preexec_fn=preexec_fn)
 
-    def go(self) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready_path.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} ended (status {self.proc.returncode}) before it was ready: "
+                                   f"{self.err_path.read_text(errors='replace')[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not ready within {timeout:g} s")
+            time.sleep(0.02)
+
+    def go(self, epoch: float) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.write(f"{epoch!r}\n".encode())
         self.proc.stdin.close()
 
     def kill(self) -> None:
@@ -257,8 +317,10 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     """
     from sitsense.plan import parse_plan
     from sitsense.synth import synthesize
-    from sitsense.traces import read_trace, write_trace
+    from sitsense.traces import write_trace
+    from tests.memcg import MemoryCgroup
     from tests.mosquitto import Collector, Mosquitto
+    from tests.tmpfs import Tmpfs
 
     wall0 = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -269,30 +331,34 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     write_trace(trace_path, trace)
     log(f"day of {duration_s / 3600:.1f} h written in {time.monotonic() - wall0:.1f} s")
 
-    t = time.monotonic()
-    read_trace(trace_path)
-    load_s = time.monotonic() - t
-
+    # issue 18's faults that need the machine: a small file system for the state, a memory cgroup
+    fs = Tmpfs(workdir / "state", spec.state_fs_kib) if spec.disk_full_at is not None else None
+    cgroup = MemoryCgroup.create(spec.memory_max_mib * 2**20, name="sitsense-soak") if spec.memory_max_mib else None
     own_broker = broker is None
     if broker is None:
         broker = Mosquitto(workdir / "mosquitto", persist=True)
     if broker.proc is None:
         broker.start()
-    collector = Collector(broker, [f"sitsense/{DEVICE}/alert"], session=True)
+    collector = Collector(broker, [f"sitsense/{DEVICE}/alert", f"sitsense/{DEVICE}/storage"], session=True)
     config = write_config(workdir / "soak.toml", spec, broker)
     db = workdir / "state" / "sitsense.db"
+    damaged = plant_damaged_checkpoint(db, spec) if spec.damaged_snapshot else None
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", STATE_DIRECTORY=str(workdir / "state"),
                SOAK_TRACE=str(trace_path))
     env.pop("NOTIFY_SOCKET", None)
 
-    epoch_lead_s = 1.0 + 3.0 * load_s
     faulty_wall0 = time.monotonic()
-    epoch = faulty_wall0 + epoch_lead_s
     args = ["-v", "run", "--config", str(config), "--sensor", f"fake:{trace_path}", "--speed", f"{spec.speed:g}",
-            "--epoch", repr(epoch), "--json", "--state", str(db), "--faults", spec.faults()]
-    first = Child(args, workdir, "run1", env)
-    second = Child(args, workdir, "run2", env) if spec.kill_at is not None else None
+            "--epoch", "@EPOCH", "--json", "--state", str(db), "--faults", spec.faults()]
+    join = cgroup.join if cgroup is not None else None
+    first = Child(args, workdir, "run1", env, preexec_fn=join)
+    second = Child(args, workdir, "run2", env, preexec_fn=join) if spec.kill_at is not None else None
     children = [c for c in (first, second) if c is not None]
+    for c in children:
+        c.wait_ready()
+    # what is left of a start once the imports and the trace check are done (config, model, broker,
+    # state): the day begins after it, so the wearer's still start is seen at 1x as at 300x
+    epoch = time.monotonic() + START_LEAD_S
 
     def world() -> float:
         return (time.monotonic() - epoch) * spec.speed
@@ -308,11 +374,16 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         schedule += [(a, "broker_stop"), (a + d, "broker_start")]
     if spec.kill_at is not None:
         schedule += [(spec.kill_at, "kill"), (spec.kill_at + spec.down_s, "restart")]
+    if spec.disk_full_at is not None:
+        schedule.append((spec.disk_full_at, "disk_full"))
+    if spec.flood_at is not None:
+        schedule.append((spec.flood_at, "flood"))
     schedule.sort()
     staged: dict[str, float] = {}
     kill_info: dict = {}
+    restarts = 0
     try:
-        first.go()
+        first.go(epoch)
         for at, action in schedule:
             sleep_until(at)
             if first.proc.poll() is not None and action in ("kill",):
@@ -328,17 +399,32 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
                 kill_info["checkpoint_s"] = float(saved["t"]) if saved else None
             elif action == "restart":
                 assert second is not None
-                second.go()
+                second.go(epoch)
+            elif action == "disk_full":
+                assert fs is not None
+                fs.fill()
+            elif action == "flood":
+                flood(broker)
             staged[action] = round(world(), 1)
             log(f"{action} at sensor time {staged[action]:.0f} s (planned {at:.0f} s)")
-        last = children[-1]
-        remaining_s = max(0.0, duration_s - world()) / spec.speed
-        status_last = last.wait(timeout=remaining_s + 120)
+        while True:
+            last = children[-1]
+            remaining_s = max(0.0, duration_s - world()) / spec.speed
+            status_last = last.wait(timeout=remaining_s + 120)
+            # systemd: Restart=on-failure, RestartPreventExitStatus=78; a day that ended is no failure
+            if not spec.supervise or status_last in (0, 78) or world() >= duration_s or restarts >= 5:
+                break
+            restarts += 1
+            log(f"{last.name} failed (status {status_last}) at sensor time {world():.0f} s: restarting it")
+            again = Child(args, workdir, f"run{len(children) + 1}", env, preexec_fn=join)
+            children.append(again)
+            again.wait_ready()
+            again.go(epoch)
         status_first = first.proc.returncode
         faulty_wall_s = time.monotonic() - faulty_wall0
         log(f"faulty run done in {faulty_wall_s:.1f} s (status {status_last})")
 
-        run_events = [first.events()] + ([second.events()] if second else [])
+        run_events = [c.events() for c in children]
         produced = [e["id"] for evs in run_events for e in evs if e["type"] == "alert"]
         stored = stored_totals(db)
         produced_ids = set(produced) | set(stored["alert_ids"])
@@ -351,18 +437,26 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         while not produced_ids <= got() and time.monotonic() < deadline:
             time.sleep(0.05)
         received = [json.loads(m.payload)["id"] for m in collector.on(topic)]
+        storage_tiles = sorted({m.text for m in collector.on(f"sitsense/{DEVICE}/storage")})
         logs = [c.log() for c in children]
+        memory = {"limit_mib": spec.memory_max_mib, "peak_mib": round(cgroup.peak_bytes() / 2**20, 1),
+                  "oom_kills": cgroup.oom_kills()} if cgroup is not None else None
     finally:
         collector.close()
         for c in children:
             c.close()
         if own_broker:
             broker.stop()
+        if fs is not None:
+            fs.unmount()
+        if cgroup is not None:
+            cgroup.remove()
 
+    # The clean run calibrates itself, as the faulty one did: a still start counts once the wearer sits
+    # down from it, so both report nothing before that sit-down (not a sensor fault's cost).
     calibrations = [e for e in run_events[0] if e["type"] == "calibration"]
     t = time.monotonic()
-    clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec),
-                             calibrations[0]["upright_g"] if calibrations else None)
+    clean_events = clean_run(trace_path, write_config(workdir / "clean.toml", spec))
     clean_wall_s = time.monotonic() - t
     log(f"clean run in {clean_wall_s:.1f} s")
 
@@ -374,7 +468,11 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
     faulty = timeline(faulty_events, n_s, cuts=cuts)
     readable = faulty != "unknown"
     ref_sitting_s = float(np.sum((clean == "sitting") & readable))
-    faulty_sitting_s = float(stored["seconds"].get("sitting", 0.0))
+    if spec.disk_full_at is not None:  # the database stopped taking writes: the run's own count
+        faulty_sitting_s = sum(float(next((e["sitting_s"] for e in reversed(evs) if e["type"] == "summary"), 0.0))
+                               for evs in run_events)
+    else:
+        faulty_sitting_s = float(stored["seconds"].get("sitting", 0.0))
     clean_unknown_s = float(np.sum(clean == "unknown"))
     lost_s = float(np.sum(~readable)) - clean_unknown_s
     resumed = [line for line in logs[-1].splitlines() if "resumed from a checkpoint" in line]
@@ -385,7 +483,8 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         "faults": spec.faults(),
         "broker_outage_s": list(spec.broker_outage) if spec.broker_outage else None,
         "staged_at_s": staged,
-        "exit_status": {"run1": status_first, "run2": status_last} if second else {"run1": status_last},
+        "exit_status": ({"run1": status_first, "run2": status_last} if second else
+                        {c.name: c.proc.returncode for c in children}),
         "tracebacks": sum(log_text.count("Traceback") for log_text in logs),
         "error_lines": sum(" ERROR " in line for log_text in logs for line in log_text.splitlines()),
         "alerts_produced": len(produced_ids),
@@ -416,7 +515,78 @@ def run_soak(spec: SoakSpec, workdir: Path, *, broker=None, log=lambda msg: None
         "wall_s": {"clean": round(clean_wall_s, 1), "faulty": round(faulty_wall_s, 1),
                    "total": round(time.monotonic() - wall0, 1)},
     }
+    if spec.damaged_snapshot or spec.disk_full_at is not None or spec.flood_at is not None or spec.supervise:
+        figures["hostile"] = hostile_figures(logs, restarts=restarts, damaged=damaged, storage_tiles=storage_tiles,
+                                             memory=memory)
     return figures
+
+
+def hostile_figures(logs: list[str], *, restarts: int, damaged: dict | None, storage_tiles: list[str],
+                    memory: dict | None) -> dict:
+    """What issue 18's faults did, from the services' logs and the broker."""
+    lines = [line for text in logs for line in text.splitlines()]
+    warnings = [line for line in lines if " WARNING " in line]
+    return {
+        "restarts": restarts,
+        "damaged_snapshot": damaged,
+        "damaged_snapshot_warnings": [line.split(": ", 1)[-1][:300] for line in warnings
+                                      if "sitsense.persistence" in line and "damaged" in line],
+        "storage_warnings": len([line for line in warnings if "sitsense.storage" in line]),
+        "storage_first_warning": next((line.split(": ", 1)[-1][:300] for line in warnings
+                                       if "sitsense.storage" in line), None),
+        "storage_tile_values": storage_tiles,
+        "oversized_refused_lines": sum("refused a message of" in line for line in lines),
+        "command_warnings": sum("MQTT: ignored" in line or "too many" in line for line in warnings),
+        "log_bytes": sum(len(text) for text in logs),
+        "memory": memory,
+    }
+
+
+def plant_damaged_checkpoint(db: Path, spec: SoakSpec) -> dict:
+    """Yesterday's checkpoint as a flipped bit or an older sitsense might leave it: ``snoozed_until_t``
+    missing, ``reminders`` and ``today.alerts`` null (each crashed 'run' on every start before)."""
+    from datetime import datetime, timedelta
+
+    from sitsense.store import Store
+
+    start = datetime.fromisoformat(spec.start_time)
+    end = start.replace(hour=0, minute=0, second=0) - timedelta(minutes=5)  # 23:55 the day before
+    snapshot = {"posture": "lying", "last_t": 86000.0, "bout_start_t": 80000.0, "reminders": None,
+                "next_alert_t": None, "active_since_t": None, "break_start_t": None, "paused_until_t": None,
+                "pending": [], "bout_alerts": [],
+                "today": {"day": end.date().isoformat(), "bouts": [3000.0, 2400.0], "breaks": 5, "alerts": None,
+                          "heeded": 2, "release_s": 240.0,
+                          "seconds": {"sitting": 25000.0, "standing": 9000.0, "walking": 6000.0, "lying": 40000.0,
+                                      "not_worn": 4000.0, "unknown": 2000.0}}}
+    store = Store(db).open()
+    store.put("tracker", {"version": 2, "snapshot": snapshot, "wall": end.isoformat(), "t": 86000.0})
+    store.close()
+    return {"day": end.date().isoformat(), "damage": ["snapshot.snoozed_until_t missing", "snapshot.reminders null",
+                                                       "snapshot.today.alerts null"]}
+
+
+def flood(broker, device: str = DEVICE) -> dict:
+    """What anyone who may publish to ``cmd/+`` could send: one 30 MB payload, 20 000 distinct names."""
+    from tests.mosquitto import Collector
+
+    status = f"sitsense/{device}/status"
+    sender = Collector(broker, [status])
+    try:
+        sender.publish(f"sitsense/{device}/cmd/snooze", b"x" * (30 * 1024 * 1024))
+        # sitsense drops a connection that brings a packet over its limit: wait until it is back (its
+        # Last Will said offline, then it says online), or the names would go to nobody
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
+            said = [m.text for m in sender.on(status)]
+            if "offline" in said and said[-1] == "online":
+                break
+            time.sleep(0.05)
+        for k in range(20_000):
+            sender.client.publish(f"sitsense/{device}/cmd/n{k:05d}-" + "y" * 200, b"", qos=0)
+        sender.publish(f"sitsense/{device}/cmd/n-last", b"")  # QoS 1: everything before it went out
+    finally:
+        sender.close()
+    return {"payload_mb": 30, "names": 20_000}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,8 +596,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reduced", action="store_true", help="the test suite's two-hour day instead of 24 h")
     parser.add_argument("--speed", type=float, help="sensor seconds per real second (default: the day's own)")
     parser.add_argument("--keep", help="work in this folder and keep it (logs, JSON lines, state database)")
+    parser.add_argument("--hostile", action="store_true", help="issue 18's day: a damaged checkpoint, the state "
+                        "folder full from hour 6, floods at hour 12, a 128 MiB memory cgroup (needs root)")
     args = parser.parse_args(argv)
-    spec = day_2h() if args.reduced else day_24h()
+    if args.hostile:
+        spec = day_2h_hostile() if args.reduced else day_24h_hostile()
+    else:
+        spec = day_2h() if args.reduced else day_24h()
     if args.speed:
         spec.speed = args.speed
     sys.path.insert(0, str(REPO))
@@ -436,8 +611,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["workdir"] = str(workdir)
     figures["spec"] = asdict(spec)
     print(json.dumps(figures, indent=2))
+    hostile = figures.get("hostile") or {}
     ok = (not figures["alerts_missing"] and figures["tracebacks"] == 0 and abs(figures["sitting_diff_pct"]) <= 1.0
-          and figures["exit_status"].get("run2", figures["exit_status"].get("run1")) == 0)
+          and list(figures["exit_status"].values())[-1] == 0 and hostile.get("restarts", 0) == 0
+          and not (hostile.get("memory") or {}).get("oom_kills"))
     return 0 if ok else 1
 
 

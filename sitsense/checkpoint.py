@@ -93,7 +93,7 @@ def check(saved: Any) -> Checked:
         problems.append(f"t: {t:g} s does not follow the last step at {bout['last_t']:g} s")
         bout = None
     resumable = t is not None and wall is not None and bout is not None
-    if not resumable:
+    if not resumable or bout is None:
         bout = fresh_bout()
     if today is None and not resumable:
         return Checked(None, problems, migrated_from=migrated)
@@ -103,6 +103,8 @@ def check(saved: Any) -> Checked:
     calibration = _check_calibration(saved.get("calibration"), problems)
     if calibration is not None:
         state["calibration"] = calibration
+    if isinstance(saved.get("wearer"), dict):  # the classifier checks its own learned postures
+        state["wearer"] = saved["wearer"]
     return Checked(state, problems, resumable, migrated)
 
 
@@ -190,21 +192,20 @@ def _check_bout(snap: dict[str, Any], t: float | None, problems: list[str]) -> d
     if "reminders" in snap and reminders is None:
         problems.append(f"snapshot.reminders: {_show(snap.get('reminders'))} is not a count 0..{MAX_REMINDERS}")
     alerts = snap.get("bout_alerts")
-    if "bout_alerts" in snap and not (isinstance(alerts, list) and all(isinstance(a, str) for a in alerts)):
+    alert_ids: list[str] = list(alerts) if isinstance(alerts, list) and all(isinstance(a, str) for a in alerts) else []
+    if "bout_alerts" in snap and not alert_ids and alerts != []:
         problems.append(f"snapshot.bout_alerts: {_show(alerts)} is not a list of alert ids")
     if len(problems) == before:  # every field reads: do they describe a state the tracker can be in?
-        assert isinstance(posture, str) and isinstance(alerts, list)  # present and checked above
-        why = _inconsistent(posture, last_t, times)
-        if why is None and reminders != len(alerts):
-            why = f"{reminders} reminder(s) in this bout but {len(alerts)} alert id(s)"
+        why = _inconsistent(str(posture), last_t, times)
+        if why is None and reminders != len(alert_ids):
+            why = f"{reminders} reminder(s) in this bout but {len(alert_ids)} alert id(s)"
         if why:
             problems.append(f"snapshot: {why}")
     if len(problems) > before:
         return None
     pending = _check_pending(snap.get("pending"), problems)
-    assert isinstance(alerts, list)
     return {"posture": posture, "last_t": last_t, "reminders": reminders, "pending": pending,
-            "bout_alerts": list(alerts), **times}
+            "bout_alerts": alert_ids, **times}
 
 
 def _inconsistent(posture: str, last_t: float | None, times: dict[str, float | None]) -> str | None:

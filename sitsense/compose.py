@@ -9,15 +9,21 @@ By default a day is made from one recording: each HAPT recording has its own pho
 day mixing two would be a wearer silently reclipping the sensor every few seconds. The first of
 the user's recordings that has every posture the plan needs is used; ``mix_recordings`` draws
 from all of them (more variety, unrealistic mounts).
+
+``posture_shifts`` makes sitting bouts sit like people do: every few minutes the wearer slumps,
+sits up or perches on the edge of the chair, a pure rotation of the pelvis about its lateral
+axis (no hip lift), from nearly upright to well past their usual sitting tilt.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .errors import DatasetError
+from .synth import plan_text
 from .traces import HAPT_SAMPLE_RATE_HZ, LABEL_CODE, Trace, read_hapt
 
 # HAPT activity ids of each posture, and of the transition from one posture to another
@@ -27,12 +33,33 @@ TRANSITIONS = {("standing", "sitting"): 7, ("sitting", "standing"): 8, ("sitting
 CROSSFADE_S = 1.0
 EDGE_MARGIN_S = 1.0  # keep clear of the ends of a labelled segment (labels are not sample-exact)
 MIN_CROP_S = 4.0
+SHIFT_HOLD_S = (60.0, 480.0)  # how long a sitting posture is held before the next shift
+SHIFT_TILT_DEG = (2.0, 15.0)  # shifted sitting: from this close to upright to this far past the usual tilt
+
+
+CHUNK_SAMPLES = 1 << 15  # samples handed out at once (11 min): a day of any length in little memory
 
 
 def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
-            start_time: str | None = None, progress=None, mix_recordings: bool = False) -> Trace:
-    """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...]."""
-    rng = np.random.default_rng(seed)
+            start_time: str | None = None, progress=None, mix_recordings: bool = False,
+            posture_shifts: bool = False) -> Trace:
+    """Build a trace for ``user`` following ``plan`` [(posture, seconds), ...], in memory.
+
+    ``compose_stream`` gives the very same samples piece by piece, for days of any length.
+    """
+    meta, chunks = compose_stream(hapt_dir, user, plan, seed=seed, start_time=start_time, progress=progress,
+                                  mix_recordings=mix_recordings, posture_shifts=posture_shifts)
+    parts = list(chunks)
+    return Trace(np.concatenate([p.t_s for p in parts]), np.concatenate([p.accel_g for p in parts]),
+                 np.concatenate([p.labels for p in parts]), meta, f"compose:user{user}")
+
+
+def compose_stream(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, seed: int = 0,
+                   start_time: str | None = None, progress=None, mix_recordings: bool = False,
+                   chunk_samples: int = CHUNK_SAMPLES, posture_shifts: bool = False
+                   ) -> tuple[dict[str, str], Iterator[Trace]]:
+    """(metadata, the samples as pieces of about ``chunk_samples``). The recordings are read and the
+    plan checked at once, so a bad request fails before anything is written."""
     for posture, _ in plan:
         if posture == "not_worn":
             raise DatasetError("compose: HAPT has no 'off' recordings; use 'sitsense synth' for a sensor on a table")
@@ -48,39 +75,49 @@ def compose(hapt_dir: str | Path, user: int, plan: list[tuple[str, float]], *, s
     for posture, _ in plan:
         if not pieces.get(posture):
             raise DatasetError(f"compose: user {user} has no {posture} segment long enough to crop")
+    meta = {"sample_rate_hz": "50", "source": "composed from HAPT (not for redistribution)",
+            "hapt_user": str(user), "hapt_experiment": str(used), "seed": str(seed),
+            "plan": plan_text(plan)}
+    if start_time:
+        meta["start_time"] = start_time
+    if posture_shifts:
+        meta["posture_shifts"] = "yes"
+    rng = np.random.default_rng(seed)
+    shifts = PostureShifts(pieces, rng) if posture_shifts else None
+    return meta, _stitch(pieces, plan, rng, progress, chunk_samples, shifts)
+
+
+def _stitch(pieces: dict, plan: list[tuple[str, float]], rng: np.random.Generator, progress,
+            chunk_samples: int, shifts: "PostureShifts | None" = None) -> Iterator[Trace]:
+    """Fill each plan item with crops of its posture (a transition recording first, when the
+    posture changes), cross-faded one into the next."""
     rate = HAPT_SAMPLE_RATE_HZ
     fade = int(CROSSFADE_S * rate)
-    out_acc: list[np.ndarray] = []
-    out_lab: list[np.ndarray] = []
-    total = 0
+    out = _Stitcher(fade, int(round(sum(s for _, s in plan) * rate)), rate, chunk_samples)
     prev = None
     for k, (posture, seconds) in enumerate(plan):
         need = int(round(seconds * rate))
-        target = total + need
+        target = out.total + need
         if prev is not None and prev != posture:
             trans = _transition(pieces, prev, posture, rng)
             if trans is not None and len(trans) < need:
-                total = _append(out_acc, out_lab, trans, LABEL_CODE["transition"], fade, total)
-                need -= len(trans)
-        while total < target:
+                out.append(trans, LABEL_CODE["transition"])
+        first = prev != posture
+        while out.total < target:
             seg = pieces[posture][rng.integers(len(pieces[posture]))]
             crop_n = int(rng.uniform(MIN_CROP_S * rate, len(seg) + 1))
-            crop_n = min(crop_n, target - total + fade)
+            crop_n = min(crop_n, target - out.total + fade)
             start = int(rng.integers(0, len(seg) - crop_n + 1))
-            total = _append(out_acc, out_lab, seg[start:start + crop_n], LABEL_CODE[posture], fade, total)
+            crop = seg[start:start + crop_n]
+            if shifts is not None and posture == "sitting":
+                crop = shifts.apply(crop, new_bout=first)
+            first = False
+            out.append(crop, LABEL_CODE[posture])
+        yield from out.chunks()
         if progress:
             progress(k + 1, len(plan))
         prev = posture
-    acc = np.concatenate(out_acc)
-    labels = np.concatenate(out_lab)
-    n = int(round(sum(s for _, s in plan) * rate))
-    acc, labels = acc[:n], labels[:n]
-    meta = {"sample_rate_hz": "50", "source": "composed from HAPT (not for redistribution)",
-            "hapt_user": str(user), "hapt_experiment": str(used), "seed": str(seed),
-            "plan": ", ".join(f"{p} {s:g}s" for p, s in plan)}
-    if start_time:
-        meta["start_time"] = start_time
-    return Trace(np.arange(len(acc)) / rate, acc, labels, meta, f"compose:user{user}")
+    yield from out.chunks(final=True)
 
 
 def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
@@ -105,6 +142,51 @@ def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
     return out
 
 
+class PostureShifts:
+    """Turns sitting crops about the pelvis's lateral axis, holding each shifted posture for minutes.
+
+    The axes come from the recording itself: up is its mean standing gravity, the sitting tilt
+    its mean sitting gravity; a shift rotates about their cross product, so the sitting tilt
+    grows (slumped) or shrinks towards upright (perched) while |a| stays as it was.
+    """
+
+    def __init__(self, pieces: dict, rng: np.random.Generator):
+        self.rng = rng
+        up = _unit(np.concatenate(pieces["standing"]).mean(axis=0)) if pieces.get("standing") else None
+        sit = _unit(np.concatenate(pieces["sitting"]).mean(axis=0)) if pieces.get("sitting") else None
+        if up is None or sit is None:
+            raise DatasetError("compose: posture shifts need the user's standing and sitting segments")
+        self.up = up
+        axis = np.cross(up, sit)
+        if np.linalg.norm(axis) < 1e-3:  # sits exactly upright: any horizontal axis
+            axis = np.cross(up, [0.0, 0.0, 1.0] if abs(up[2]) < 0.9 else [0.0, 1.0, 0.0])
+        self.axis = _unit(axis)
+        self.left_n = 0
+        self.tilt_deg = 0.0
+
+    def apply(self, crop: np.ndarray, *, new_bout: bool) -> np.ndarray:
+        """The crop rotated to the current shifted posture (a new one is drawn when its time is up)."""
+        if new_bout or self.left_n <= 0:
+            lo, hi = SHIFT_HOLD_S
+            self.left_n = int(self.rng.uniform(lo, hi) * HAPT_SAMPLE_RATE_HZ)
+            self.tilt_deg = float(self.rng.uniform(*SHIFT_TILT_DEG) * (1 if self.rng.random() < 0.5 else -1))
+        self.left_n -= len(crop)
+        own = np.degrees(np.arccos(np.clip(_unit(crop.mean(axis=0)) @ self.up, -1.0, 1.0)))
+        # a negative draw perches: towards upright, ending |draw| degrees from it; a positive one slumps
+        angle = self.tilt_deg if self.tilt_deg > 0 else -max(own + self.tilt_deg, 0.0)
+        return crop @ _axis_rotation(self.axis, np.radians(angle)).T
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, float) / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _axis_rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rotation by ``angle_rad`` about the unit ``axis`` (Rodrigues)."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
+
+
 def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator) -> np.ndarray | None:
     frm = "standing" if prev == "walking" else prev
     to = "standing" if posture == "walking" else posture
@@ -115,17 +197,53 @@ def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator)
     return options[rng.integers(len(options))]
 
 
-def _append(acc: list[np.ndarray], lab: list[np.ndarray], piece: np.ndarray, label: int, fade: int,
-            total: int) -> int:
-    """Append ``piece``, cross-fading its first samples over the end of what is there."""
-    piece = piece.copy()
-    if acc and fade and len(piece) > 2 * fade and len(acc[-1]) > fade:
-        w = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade)))[:, None]
-        tail = acc[-1][-fade:]
-        piece[:fade] = tail * (1 - w) + piece[:fade] * w
-        acc[-1] = acc[-1][:-fade]
-        lab[-1] = lab[-1][:-fade]
-        total -= fade
-    acc.append(piece)
-    lab.append(np.full(len(piece), label, dtype=np.int8))
-    return total + len(piece)
+class _Stitcher:
+    """Crops joined one after another, each cross-faded over the end of the one before.
+
+    Only the last crop can still change (the next one fades over its end), so everything before
+    it is final and handed out in pieces; the day stops at ``samples``.
+    """
+
+    def __init__(self, fade: int, samples: int, rate: float, chunk_samples: int):
+        self.fade = fade
+        self.samples = samples
+        self.rate = rate
+        self.chunk_samples = chunk_samples
+        self.total = 0  # samples so far, the last crop included
+        self.emitted = 0
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the crop the next one may fade over
+        self._final: list[tuple[np.ndarray, np.ndarray]] = []
+        self._final_n = 0
+
+    def append(self, piece: np.ndarray, label: int) -> None:
+        """Append ``piece``, cross-fading its first samples over the end of what is there."""
+        piece = piece.copy()
+        fade = self.fade
+        if self._last is not None and fade and len(piece) > 2 * fade and len(self._last[0]) > fade:
+            w = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade)))[:, None]
+            tail = self._last[0][-fade:]
+            piece[:fade] = tail * (1 - w) + piece[:fade] * w
+            self._last = (self._last[0][:-fade], self._last[1][:-fade])
+            self.total -= fade
+        if self._last is not None:
+            self._final.append(self._last)
+            self._final_n += len(self._last[0])
+        self._last = (piece, np.full(len(piece), label, dtype=np.int8))
+        self.total += len(piece)
+
+    def chunks(self, final: bool = False) -> Iterator[Trace]:
+        """The final samples as pieces (at the end, ``final``: everything, cut at the day's length)."""
+        if final and self._last is not None:
+            self._final.append(self._last)
+            self._final_n += len(self._last[0])
+            self._last = None
+        if self._final_n < (1 if final else self.chunk_samples):
+            return
+        acc = np.concatenate([p[0] for p in self._final])
+        labels = np.concatenate([p[1] for p in self._final])
+        self._final, self._final_n = [], 0
+        keep = max(0, min(len(acc), self.samples - self.emitted))
+        if keep:
+            t = np.arange(self.emitted, self.emitted + keep) / self.rate
+            self.emitted += keep
+            yield Trace(t, acc[:keep], labels[:keep], {}, "compose")

@@ -133,7 +133,7 @@ def lookup(name: str) -> Control:
     try:
         return CONTROLS[name]
     except KeyError:
-        raise RequestRejected(f"unknown command {name!r} (known: {', '.join(CONTROLS)})") from None
+        raise RequestRejected(f"unknown command {_short(name)} (known: {', '.join(CONTROLS)})") from None
 
 
 def check_args(name: str, data: Mapping[str, Any]) -> dict[str, Any]:

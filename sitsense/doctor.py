@@ -7,6 +7,7 @@ import os
 import socket
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,7 @@ GRAVITY_TOLERANCE_G = 0.1
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: ``status`` is 'pass', 'fail' or 'skip'."""
+    """One line of the report: ``status`` is 'pass', 'fail', 'skip' or 'note' (works, but worth knowing)."""
 
     name: str
     status: str
@@ -83,7 +84,9 @@ def check_mqtt(cfg: Config, timeout_s: float = 3.0) -> Check:
 
 
 def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Check:
-    """Does the phone page answer (as sitsense) on its port? Its addresses on the LAN are printed."""
+    """Does the phone page answer (as sitsense) on its port? Its addresses on the LAN are printed.
+    Nothing listening is a skip (the service may not run yet); another program, a TLS mismatch or
+    a missing aiohttp are failures."""
     import importlib.util
     import json
     import ssl
@@ -110,12 +113,17 @@ def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Che
             if fake:
                 return Check("phone page", "skip", f"nothing answers on port {w.port} now; with 'sitsense run' "
                              f"the page is at {urls}")
-            if not _web_password_visible(w):  # the page is opt-in: off until a password is set
+            known = _web_password_known(w)
+            if known is False:  # the page is on by default but off until a password is set
                 return Check("phone page", "skip", "off until a password is set ('sitsense web-password'); "
                              f"then it will be at {urls}")
+            if known is None:  # cannot tell from here (the service's environment file is root's)
+                return Check("phone page", "skip", f"nothing answers on port {w.port} now; once the service "
+                             "runs with a password set ('sitsense web-password'; 'journalctl -u sitsense' says "
+                             f"why the page is off) it is at {urls}")
             return Check("phone page", "fail", f"nothing answers on {host}:{w.port} (the page would be at {urls})",
                          "start the service ('sudo systemctl start sitsense'); if it runs, 'journalctl -u sitsense' "
-                         "says why the page is off (no password yet: 'sitsense web-password')")
+                         "says why the page is off")
         return Check("phone page", "fail", f"{scheme}://{host}:{w.port}/ does not answer as sitsense ({reason})",
                      "another program may use the port: set web.port; with TLS check web.tls_cert and web.tls_key")
     if not isinstance(answer, dict) or answer.get("app") != "sitsense":
@@ -124,14 +132,26 @@ def check_web(cfg: Config, *, fake: bool = False, timeout_s: float = 3.0) -> Che
     return Check("phone page", "pass", f"answers at {urls}")
 
 
-def _web_password_visible(w) -> bool:
-    """A page password this user can see (a systemd credential is visible only inside the unit)."""
-    from .web.auth import PasswordError, load_password
+SERVICE_ENVIRONMENT = "/etc/sitsense/environment"  # the unit's EnvironmentFile= (secrets, root only)
+
+
+def _web_password_known(w, environment_file: str = SERVICE_ENVIRONMENT) -> bool | None:
+    """Whether the page has a password: in this environment, ``web.password_file``, or the unit's
+    environment file (readable by root only: None when this user cannot tell)."""
+    from .web.auth import PASSWORD_ENV, PasswordError, load_password
 
     try:
-        return load_password(w) is not None or bool(w.password_file)
+        if load_password(w) is not None or w.password_file:
+            return True
     except PasswordError:
-        return True  # set, but unusable: the service's log says why; doctor reports the page as failing
+        return True  # set, but unusable: the service's log says why
+    try:
+        text = open(environment_file, encoding="utf-8").read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return any(line.strip().startswith(f"{PASSWORD_ENV}=") for line in text.splitlines())
 
 
 def check_sensor(source) -> Check:
@@ -204,6 +224,63 @@ def check_state(cfg: Config) -> Check:
     return Check("calibration", "pass", f"in {folder}, taken {ref.time or 'at an unknown time'}")
 
 
+def check_state_folder(cfg: Config) -> Check:
+    """The state folder takes a write (a full or read-only card only shows when writing)."""
+    from .paths import state_dir
+    from .storage import OK, probe
+
+    status, detail = probe(state_dir(cfg))
+    if status == OK:
+        return Check("state folder", "pass", detail)
+    return Check("state folder", "fail", detail,
+                 "sitsense keeps counting in memory, but loses the day at a restart: free some space "
+                 "('df -h', 'journalctl --vacuum-size=50M') or check the card ('dmesg | grep -i ext4')")
+
+
+POSTURE_NOTICE_DAYS = 7
+
+
+def check_posture(cfg: Config, state: str | os.PathLike | None = None) -> Check:
+    """Whether this wearer's sitting looks like their standing from the mount: said by the running
+    service (a ``sit_stand_alike`` notice in the last week's log) or by ``calibrate --sit``."""
+    from datetime import datetime, timedelta
+
+    from .paths import calibration_path, db_path
+    from .sensor.reference import ALIKE_DEG, load_reference, sitting_tilt_deg
+    from .store import Store
+
+    fix = ("run 'sitsense calibrate --sit' (stand still, then sit still) and clip the sensor where the belt "
+           "follows the pelvis (hardware.md)")
+    try:
+        ref = load_reference(calibration_path(cfg))
+    except SitsenseError:
+        ref = None
+    tilt = sitting_tilt_deg(ref) if ref is not None else None
+    if tilt is not None and tilt < ALIKE_DEG:
+        return Check("posture check", "note", f"calibrate --sit measured sitting only {tilt:.1f} degrees from "
+                     "standing: sitsense counts it by how you sit down and stand up", fix)
+    db = Path(state) if state else db_path(cfg)
+    notices = []
+    if db.exists():
+        since = (datetime.now().astimezone() - timedelta(days=POSTURE_NOTICE_DAYS)).isoformat(timespec="seconds")
+        try:
+            store = Store(db).open(read_only=True)
+            try:
+                notices = [e for e in store.events(["posture_notice"], since_wall=since)
+                           if e.get("code") == "sit_stand_alike"]
+            finally:
+                store.close()
+        except (SitsenseError, OSError):
+            return Check("posture check", "skip", f"cannot read {db}")
+    if notices:
+        return Check("posture check", "note", f"on {notices[-1]['wall'][:10]} sitting looked like standing "
+                     "from the mount", fix)
+    if tilt is not None:
+        return Check("posture check", "pass", f"sitting tilts the sensor {tilt:.0f} degrees from standing")
+    return Check("posture check", "pass", "no sign that sitting looks like standing"
+                 + ("" if db.exists() else " (no state yet)"))
+
+
 def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: float) -> list[Check]:
     """Every check in order; sensor checks stop at the first failure (the rest would only repeat it)."""
     from .sensor.live import open_source, parse_spec
@@ -236,6 +313,8 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     checks.append(check_web(cfg, fake=kind != "mpu6050"))
     if kind == "mpu6050":  # a fake sensor's run keeps no state (see README, "Where state lives")
         checks.append(check_state(cfg))
+    checks.append(check_state_folder(cfg))
+    checks.append(check_posture(cfg))
     return checks
 
 

@@ -203,3 +203,16 @@ class RunSummary(DaySummary):
     """The final summary of a replay or run."""
 
     type: ClassVar[str] = "summary"
+
+
+@dataclass(frozen=True)
+class PostureNotice(Event):
+    """How postures are being measured needs the wearer's attention: said once, with what to do.
+
+    ``code``: ``uncalibrated`` (no upright reference yet), ``sit_stand_alike`` (this wearer's sitting
+    and standing look alike from the mount).
+    """
+
+    type: ClassVar[str] = "posture_notice"
+    code: str
+    message: str

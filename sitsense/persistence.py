@@ -25,16 +25,20 @@ from typing import Any
 
 from .checkpoint import VERSION, Checked, check
 from .errors import StoreError
+from .storage import StorageHealth, is_storage_error
 from .events import Acknowledged, Alert, Calibrated, DaySummary, Event, HoldCue, RunSummary
 from .outputs.base import StateSnapshot
 from .paths import beside
 from .posture import PostureClassifier
+from .posture.base import LearnsWearer
 from .store import Store
 from .tracker import DayStats, Tracker, settle_pending
 
 log = logging.getLogger(__name__)
 
 RESUME_BOUT_MAX_GAP_S = 300.0
+DISK_RETRY_S = 60.0  # a database kept in memory tries the disk again this often
+MAX_PENDING_EVENTS = 20_000  # events kept for the log while the disk refuses writes (a few days' worth)
 NOT_LOGGED = (HoldCue,)  # buzzer cues are transient; everything else goes to the log (reports need postures)
 WRITTEN_AT_ONCE = (Alert, Calibrated, Acknowledged)  # rare, and they matter: not left to the next checkpoint
 
@@ -43,16 +47,24 @@ class StateKeeper:
     """An output that logs events to the store and checkpoints the tracker."""
 
     def __init__(self, store: Store, tracker: Tracker, *, checkpoint_s: float = 60.0,
-                 classifier: PostureClassifier | None = None):
+                 classifier: PostureClassifier | None = None, storage: StorageHealth | None = None):
         self.store = store
         self.tracker = tracker
         self.classifier = classifier
+        self.storage = storage
         self._calibration: dict[str, Any] | None = None
         self.checkpoint_s = checkpoint_s
         self._pending: list[tuple[str, Event]] = []
+        self.dropped_events = 0  # logged events lost because the disk refused writes for too long
         self._last_checkpoint_t: float | None = None
         self._last_wall: datetime | None = None
+        self._early: list[Event] = []  # events before the first state (no wall time yet)
         self._last_t: float | None = None
+        self._disk_retry_at = time.monotonic() + DISK_RETRY_S
+        if storage is not None:
+            storage.notes["database"] = self._waiting
+            if store.in_memory:
+                storage.failed("database", store.memory_reason or OSError("the state folder takes no writes"))
 
     # ------------------------------------------------------------------ resume
 
@@ -89,6 +101,7 @@ class StateKeeper:
         if not checked.resumable:
             self.tracker.restore(snap)  # the day's totals, and a fresh bout
             self._restore_calibration(saved.get("calibration"))
+            self._restore_wearer(saved.get("wearer"))
             return f"kept today's totals from a damaged checkpoint (today {day})"
         gap_s = (now_wall - datetime.fromisoformat(saved["wall"])).total_seconds()
         if gap_s < 0:
@@ -97,6 +110,7 @@ class StateKeeper:
         self.tracker.restore(snap, shift_t=shift)
         self.tracker.skip_to(now_t)  # the time it was down is no posture
         self._restore_calibration(saved.get("calibration"))
+        self._restore_wearer(saved.get("wearer"))
         if gap_s > RESUME_BOUT_MAX_GAP_S and self.tracker.bout_start_t is not None:
             self.tracker.close_bout(saved_t + shift)
         return f"resumed from a checkpoint {gap_s:.0f} s old (today {day})"
@@ -126,9 +140,9 @@ class StateKeeper:
         if len(checked.problems) > 4:
             shown += f"; and {len(checked.problems) - 4} more"
         if checked.state is None:
-            kept = "started the day afresh"
+            kept = "nothing in it could be used: the day starts afresh"
         elif not checked.resumable:
-            kept = "kept today's totals and started a fresh sitting bout"
+            kept = "kept its day's totals; the sitting bout starts afresh"
         else:
             kept = "kept the rest"
         aside = Path(f"{self.store.path}.damaged-{time.strftime('%Y%m%dT%H%M%S')}.json")
@@ -160,12 +174,18 @@ class StateKeeper:
             self.classifier.pop_events()  # restoring the day's reference is no new calibration to announce
             log.info("using the upright reference of the resumed day (%s)", saved.get("source", "?"))
 
+    def _restore_wearer(self, saved: Any) -> None:
+        """The wearer's own sitting and standing learned earlier today (see posture/wearer.py)."""
+        if saved is not None and isinstance(self.classifier, LearnsWearer):
+            self.classifier.restore_wearer(saved)
+
     # ------------------------------------------------------------------ output protocol
 
     def handle(self, event: Event) -> None:
         if isinstance(event, Calibrated):
             self._calibration = {"source": event.source, "upright_g": [float(x) for x in event.upright_g]}
-        if self._last_wall is None:
+        if self._last_wall is None:  # logged with the first state's wall time (e.g. a notice of the first step)
+            self._early.append(event)
             return
         if isinstance(event, DaySummary) and not isinstance(event, RunSummary):
             self.store.save_day(event)
@@ -177,6 +197,11 @@ class StateKeeper:
     def update_state(self, state: StateSnapshot) -> None:
         self._last_wall = state.wall
         self._last_t = state.t
+        early, self._early = self._early, []
+        for event in early:
+            self.handle(event)
+        if self.storage is not None:
+            self.storage.remind()
         # the first state of a run is written at once: a resumed run that dies before its first
         # interval is over must not lose the seconds it counted since the restart
         if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:
@@ -193,12 +218,33 @@ class StateKeeper:
                                  "wall": self._last_wall.isoformat(), "t": self._last_t}
         if self._calibration is not None:
             state["calibration"] = self._calibration
+        if isinstance(self.classifier, LearnsWearer):
+            state["wearer"] = self.classifier.wearer_state()
         try:
+            if self.store.in_memory and time.monotonic() >= self._disk_retry_at:
+                self._disk_retry_at = time.monotonic() + DISK_RETRY_S
+                self.store.save_to_disk()
             self.store.checkpoint(state, self._pending)
             self._pending = []
+            if self.storage is not None and not self.store.in_memory:
+                self.storage.succeeded("database")
         except Exception as exc:  # a full or failing SD card must not stop the counting
-            log.warning("checkpoint failed (will retry): %s", exc)
+            if self.storage is not None and is_storage_error(exc):
+                self.storage.failed("database", exc)  # loud once, then reminders (see sitsense.storage)
+            else:
+                log.warning("checkpoint failed (will retry): %s", exc)
+            if len(self._pending) > MAX_PENDING_EVENTS:  # the disk has refused writes for days
+                drop = len(self._pending) - MAX_PENDING_EVENTS
+                self._pending = self._pending[drop:]
+                self.dropped_events += drop
         self._last_checkpoint_t = self._last_t
+
+    def _waiting(self) -> str:
+        """What the state folder's reminders say is not saved."""
+        if self.store.in_memory:
+            return "checkpoints and events go to memory"
+        lost = f" ({self.dropped_events} older ones dropped)" if self.dropped_events else ""
+        return f"{len(self._pending)} event(s) wait to be written{lost}"
 
     def close(self) -> None:
         self.checkpoint()
@@ -219,6 +265,10 @@ class StateLock:
     and it never touches the database itself: the read-only commands (``history``, ``report``)
     do not take it and are never blocked. The holder's pid is written into the file for the
     message. ``acquire`` raises StateInUse at once when another process holds it.
+
+    A full or read-only state folder does not stop the service (it counts in memory, see
+    ``sitsense.storage``): the lock file is then opened read-only if it exists, else the folder
+    itself is locked, and the pid is not written.
     """
 
     def __init__(self, db: str | os.PathLike):
@@ -235,7 +285,9 @@ class StateLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
+            if not is_storage_error(exc):
+                raise StoreError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
+            fd = self._open_without_writing(exc)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -245,10 +297,22 @@ class StateLock:
                 who = f" (pid {holder})" if holder else ""
                 raise StateInUse(f"another sitsense is already using {self.db}{who}") from None
             raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # a full or read-only folder: the pid is only for the message
         self._fd = fd
         return self
+
+    def _open_without_writing(self, why: OSError) -> int:
+        """Something to flock in a folder that takes no writes: the lock file read-only, else the folder."""
+        for target, flags in ((self.path, os.O_RDONLY), (self.path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+            try:
+                return os.open(target, flags | os.O_CLOEXEC)
+            except OSError:
+                continue
+        raise StoreError(f"cannot create the lock file {self.path} ({why.strerror}) nor open its folder") from None
 
     def release(self) -> None:
         """Unlock (closing the file); the file stays, so no other process races on its creation."""

@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterable
 
 from .clock import shift_wall
 from .durations import format_duration as _hm
-from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, RunSummary)
+from .events import (Alert, AlertOutcome, BreakTaken, DaySummary, Event, PostureChanged, PostureNotice,
+                     RunSummary)
 from .outputs.base import StateSnapshot
 
 POSTURE_COLOURS = {"sitting": "#d9534f", "lying": "#9b59b6", "standing": "#5bc0de", "walking": "#5cb85c",
@@ -30,6 +31,7 @@ class DayReport:
     heeded_ids: set[str] = field(default_factory=set)
     breaks: list[tuple[datetime, float]] = field(default_factory=list)  # (start, seconds)
     stats: dict[str, Any] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)  # posture notice code -> its latest message
 
     @property
     def worn_s(self) -> float:
@@ -57,6 +59,7 @@ class DayReport:
             "heeded": s.get("heeded", 0),
             "release_min": round(s.get("release_s", 0) / 60, 2),
             "release_goal_min": goal_min,
+            "posture_notices": dict(self.notices),
         }
 
 
@@ -69,6 +72,7 @@ class TimelineRecorder:
         self._current: tuple[datetime, str] | None = None
         self._last_wall: datetime | None = None
         self.summaries: list[DaySummary] = []
+        self._notices: list[tuple[str, str, str]] = []  # (date, code, message)
 
     def _day(self, when: datetime) -> DayReport:
         key = when.date().isoformat()
@@ -90,6 +94,8 @@ class TimelineRecorder:
             self._day(start).breaks.append((start, ev.duration_s))
         elif isinstance(ev, DaySummary):
             self.summaries.append(ev)
+        elif isinstance(ev, PostureNotice):  # attached to its day, if anything else happened on it
+            self._notices.append((self.wall_at(ev.t).date().isoformat(), ev.code, ev.message))
 
     def _close_segment(self, end: datetime) -> None:
         if self._current is None:
@@ -133,6 +139,9 @@ class TimelineRecorder:
             total["bouts"] = total["bouts"][done_bouts:]
             total["longest_bout_s"] = max(total["bouts"], default=0.0)
             open_days[-1].stats = total
+        for date, code, message in self._notices:
+            if date in self.days:
+                self.days[date].notices[code] = message
         return [self.days[k] for k in sorted(self.days)]
 
 
@@ -218,6 +227,8 @@ def from_store(store, dates: Iterable[str]) -> list[DayReport]:
                 rep.heeded_ids.add(ev["alert_id"])
             elif kind == "break":
                 rep.breaks.append((shift_wall(wall, -ev["duration_s"]), ev["duration_s"]))
+            elif kind == "posture_notice":
+                rep.notices[str(ev.get("code", ""))] = str(ev.get("message", ""))
         reports.append(rep)
     return reports
 
@@ -271,6 +282,7 @@ def format_day(rep: DayReport, goal_min: float) -> str:
              f"  breaks      {d['breaks']}{bph}",
              f"  alerts      {d['alerts']}, {d['heeded']} heeded",
              f"  release     {d['release_min']:.1f} of {goal_min:g} min goal"]
+    lines += [f"  note        {message}" for message in rep.notices.values()]
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ from .sensor.source import ReportsStatus, SampleSource, TakesWakeups
 from .tracker import Tracker
 
 if TYPE_CHECKING:
+    from .storage import StorageHealth
     from .coach import Coach
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Service:
         self._state_t: float | None = None  # t of the last state given to the outputs
         self._stop = False
         self.block_hooks: list = []  # called after every block (watchdog, status lines)
+        self.storage: StorageHealth | None = None  # the state folder's health, shown with the state
 
     # ------------------------------------------------------------------ loop
 
@@ -207,7 +209,8 @@ class Service:
                               sitting_today_s=tr.today.seconds["sitting"], breaks_today=tr.today.breaks,
                               alerts_today=tr.today.alerts, release_today_s=tr.today.release_s,
                               sensor=self.sensor_status, paused_until_t=tr.paused_until_t,
-                              snoozed_until_t=tr.snoozed_until_t)
+                              snoozed_until_t=tr.snoozed_until_t,
+                              storage=self.storage.status if self.storage is not None else "ok")
         for out in self.outputs:
             try:
                 out.update_state(state)

@@ -4,7 +4,9 @@ Holds the tracker's snapshot (current bout, today's totals, pause and snooze), t
 finished days and an event log. Writes are batched to one transaction per checkpoint (SD cards
 dislike small writes). A database that cannot be opened or fails its integrity check is moved
 aside with a warning and a fresh one is started: the service never refuses to start because of
-its own state.
+its own state. Nor because of its disk: when the state folder is full or read-only the service's
+database lives in memory (``in_memory``), holding what could be read of the file (the checkpoint
+and the history), until ``save_to_disk()`` finds the folder taking writes again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigError, StoreError
+from .storage import READ_ONLY, classify, is_storage_error
 from .events import DaySummary, Event
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class Store:
         self.path = Path(path)
         self.conn: sqlite3.Connection | None = None
         self.warnings: list[str] = []
+        self.in_memory = False  # the disk refused the database: it lives in memory (see module docstring)
+        self.memory_reason: BaseException | None = None
 
     def open(self, read_only: bool = False) -> "Store":
         """Open (the service: creating it, and moving a corrupt file aside) or, for the query
@@ -50,22 +55,92 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the state directory {self.path.parent}: {exc.strerror}") from None
+            if not is_storage_error(exc):
+                raise StoreError(f"cannot create the state directory {self.path.parent}: {exc.strerror}") from None
+            return self._open_in_memory(exc)
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            if os.access(self.path, os.R_OK) and classify(self.path.parent) == READ_ONLY:
+                return self._open_in_memory(OSError(30, "Read-only file system"))
             raise StoreError(f"state database {self.path} is not readable and writable by this user; "
                              "fix its owner or mode (the service's StateDirectory= does this)")
         try:
             self.conn = self._connect()
         except sqlite3.OperationalError as exc:  # cannot open at all: not a corrupt file
+            if is_storage_error(exc):
+                return self._open_in_memory(exc)
             raise StoreError(f"cannot open the state database {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             try:
                 self._move_aside(str(exc))
             except OSError as move_exc:
+                if is_storage_error(move_exc):  # corrupt, and the disk takes no rename: start fresh in memory
+                    return self._open_in_memory(move_exc, read_file=False)
                 raise StoreError(f"state database {self.path} is corrupt ({exc}) and could not be moved "
                                  f"aside: {move_exc.strerror}") from None
             self.conn = self._connect()
         return self
+
+    def _open_in_memory(self, why: BaseException, *, read_file: bool = True) -> "Store":
+        """The database in memory, with the file's checkpoint and history if they can be read."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.executescript(SCHEMA)
+        if read_file and self.path.exists():
+            for uri in (f"file:{self.path}?mode=ro", f"file:{self.path}?immutable=1"):  # immutable: no -shm needed
+                try:
+                    src = sqlite3.connect(uri, uri=True, timeout=5)
+                    try:
+                        with conn:
+                            conn.execute("BEGIN")
+                            conn.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
+                                             src.execute("SELECT key, value, updated FROM kv"))
+                            conn.executemany("INSERT OR REPLACE INTO days VALUES (?, ?)",
+                                             src.execute("SELECT day, summary FROM days"))
+                    finally:
+                        src.close()
+                    break
+                except sqlite3.Error:
+                    continue
+        self.conn = conn
+        self.in_memory = True
+        self.memory_reason = why
+        return self
+
+    def save_to_disk(self) -> bool:
+        """Back from memory to the file when the folder takes writes again: the checkpoint and the days
+        replace the file's, the events logged meanwhile are added. True when the store is on disk."""
+        if not self.in_memory:
+            return True
+        assert self.conn is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                disk = self._connect()
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:  # corrupt (it could not be read at start either): kept aside
+                self._move_aside(str(exc))
+                disk = self._connect()
+            try:
+                with disk:
+                    disk.execute("BEGIN IMMEDIATE")
+                    disk.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)",
+                                     self.conn.execute("SELECT key, value, updated FROM kv"))
+                    disk.executemany("INSERT OR REPLACE INTO days VALUES (?, ?)",
+                                     self.conn.execute("SELECT day, summary FROM days"))
+                    disk.executemany("INSERT INTO events (wall, type, payload) VALUES (?, ?, ?)",
+                                     self.conn.execute("SELECT wall, type, payload FROM events ORDER BY id"))
+            except sqlite3.Error:
+                disk.close()
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if not is_storage_error(exc):
+                raise
+            return False
+        self.conn.close()
+        self.conn = disk
+        self.in_memory = False
+        self.memory_reason = None
+        return True
 
     def _open_read_only(self) -> "Store":
         """A connection that can only read; an empty in-memory schema when there is no file yet."""

@@ -12,14 +12,17 @@ The model, in the body frame (x up, y left, z forward), for a sensor on the belt
   sitting. Nothing of that when not worn.
 - Gait: vertical oscillation at the step frequency (1.7-2.1 Hz, 0.2-0.35 g), forward at the
   step frequency and lateral at half of it, with a slight forward lean.
-- Transitions: a 2-3 s smooth rotation between postures with a movement burst.
+- Transitions: a 2-3 s smooth rotation between postures with a movement burst, and the hip's
+  vertical acceleration: getting up pushes it up first and then brakes (one period of a sine
+  along gravity, 0.15 g per step of height from lying to sitting to standing), sitting or lying
+  down lowers it first; HAPT's real transitions reach |a| ranges of 0.1-0.6 g the same way.
 - Not worn: the board lies on a table (gravity through its face), sensor noise only.
 - Sensor: white noise (2 mg rms) and 16-bit quantisation at +-2 g (16384 LSB/g).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -71,12 +74,13 @@ MICRO_WINDOW = 5  # samples of the low-pass on the body micro-motion
 
 
 def synthesize(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0, seed: int = 0,
-               start_time: str | None = None, transition_s: float = 2.5) -> Trace:
+               start_time: str | None = None, transition_s: float = 2.5, sit_pitch_deg: float | None = None) -> Trace:
     """A labelled trace following ``plan`` [(posture, seconds), ...] for one synthetic wearer, in memory.
 
     For long plans use ``synth_chunks``, which yields the very same samples piece by piece.
     """
-    parts = list(synth_chunks(plan, sample_rate_hz=sample_rate_hz, seed=seed, transition_s=transition_s))
+    parts = list(synth_chunks(plan, sample_rate_hz=sample_rate_hz, seed=seed, transition_s=transition_s,
+                              sit_pitch_deg=sit_pitch_deg))
     meta = synth_metadata(plan, sample_rate_hz=sample_rate_hz, seed=seed, start_time=start_time)
     if not parts:
         return Trace(np.zeros(0), np.zeros((0, 3)), np.zeros(0, dtype=np.int8), meta, "synth")
@@ -105,7 +109,8 @@ def plan_text(plan: list[tuple[str, float]]) -> str:
 
 
 def synth_chunks(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0, seed: int = 0,
-                 transition_s: float = 2.5, chunk_samples: int = CHUNK_SAMPLES) -> Iterator[Trace]:
+                 transition_s: float = 2.5, chunk_samples: int = CHUNK_SAMPLES,
+                 sit_pitch_deg: float | None = None) -> Iterator[Trace]:
     """The trace of ``plan`` as pieces of ``chunk_samples``: the same samples whatever the piece size.
 
     Everything the model draws comes from one seeded generator in a fixed order; the two terms
@@ -115,6 +120,8 @@ def synth_chunks(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0,
     rate = sample_rate_hz
     rng = np.random.default_rng(seed)
     wearer = Wearer.draw(rng)
+    if sit_pitch_deg is not None:  # a wearer who sits this far from their standing (a shallow sitter, say)
+        wearer = replace(wearer, sit_pitch_deg=float(sit_pitch_deg))
     script = _Script(plan, wearer, rng, rate, transition_s)
     n = script.n_total
     sway_half = int(SWAY_WINDOW_S * rate) // 2
@@ -132,13 +139,13 @@ def synth_chunks(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0,
         hi = min(lo + chunk_samples, n)
         k = hi - lo
         t = np.arange(lo, hi) / rate
-        pitch, roll, labels, worn, walking, burst = script.fill(lo, hi)
+        pitch, roll, labels, worn, walking, burst, heave = script.fill(lo, hi)
         sway_deg = sway.take(k)
         sway_deg *= sway_scale
         breath = 0.4 * np.sin(2 * np.pi * breath_hz * t)
         fidget = fidgets.fill(lo, hi) * (labels == LABEL_CODE["sitting"])
         up = _up_in_body(np.radians(pitch + sway_deg[:, 0] + breath + fidget), np.radians(roll + sway_deg[:, 1]))
-        acc_body = up.copy()
+        acc_body = up * (1.0 + heave)[:, None]  # the hip's vertical acceleration in a transition
         # gait
         phase = 2 * np.pi * wearer.step_hz * t
         acc_body[:, 0] += walking * wearer.gait_g * np.sin(phase)
@@ -154,6 +161,10 @@ def synth_chunks(plan: list[tuple[str, float]], *, sample_rate_hz: float = 50.0,
         yield Trace(t, acc_sensor, labels, {}, "synth")
 
 
+HIP_HEIGHT = {"lying": 0, "sitting": 1, "standing": 2, "walking": 2}
+HEAVE_G = 0.15  # peak vertical acceleration of the hip per step of height in a transition
+
+
 class _Script:
     """The plan as samples: posture label, pelvis pitch and roll, worn, walking, transition burst."""
 
@@ -162,7 +173,7 @@ class _Script:
         pitch_of = {"standing": 0.0, "walking": 4.0, "sitting": w.sit_pitch_deg, "lying": 88.0}
         self.n_total = int(round(sum(s for _, s in plan) * rate))
         self.items = []  # (start, stop, label code, worn, walking, pitch, roll)
-        self.ramps = []  # (start, samples, pitch from, pitch to, roll from, roll to)
+        self.ramps = []  # (start, samples, pitch from, pitch to, roll from, roll to, heave g)
         i = 0
         prev = None
         for posture, seconds in plan:
@@ -180,14 +191,15 @@ class _Script:
                 k = min(int(transition_s * rate), n // 2, b - a)
                 before = self.items[-2] if len(self.items) > 1 else None
                 if k > 0 and before is not None and before[1] == a:
-                    self.ramps.append((a, k, before[5], pitch, before[6], roll))
+                    heave = HEAVE_G * (HIP_HEIGHT[posture] - HIP_HEIGHT[prev])
+                    self.ramps.append((a, k, before[5], pitch, before[6], roll, heave))
             i += n
             prev = posture
         self.starts = np.array([item[0] for item in self.items], dtype=np.int64)
 
     def fill(self, lo: int, hi: int):
         k = hi - lo
-        pitch, roll, burst = np.zeros(k), np.zeros(k), np.zeros(k)
+        pitch, roll, burst, heave = np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k)
         labels = np.full(k, LABEL_CODE["unknown"], dtype=np.int8)
         worn = np.ones(k, dtype=bool)
         walking = np.zeros(k, dtype=bool)
@@ -201,7 +213,7 @@ class _Script:
             walking[seg] = walks
             pitch[seg] = p
             roll[seg] = r
-        for a, n, p0, p1, r0, r1 in self.ramps:  # few: one per change of posture
+        for a, n, p0, p1, r0, r1, h in self.ramps:  # few: one per change of posture
             if a >= hi or a + n <= lo:
                 continue
             ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))
@@ -210,8 +222,9 @@ class _Script:
             pitch[seg] = p0 + (p1 - p0) * ramp[part]
             roll[seg] = r0 + (r1 - r0) * ramp[part]
             burst[seg] = (np.sin(np.linspace(0, np.pi, n)) * 0.25)[part]
+            heave[seg] = (np.sin(np.linspace(0, 2 * np.pi, n)) * h)[part]
             labels[seg] = LABEL_CODE["transition"]
-        return pitch, roll, labels, worn, walking, burst
+        return pitch, roll, labels, worn, walking, burst, heave
 
 
 class _Fidgets:

@@ -19,6 +19,7 @@ fast paths and the line-by-line reader must agree on every sample and every mess
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import math
@@ -33,6 +34,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from .errors import TraceError
+from .heap import HeapTrimmer
 from .traces import COLUMNS, LABEL_CODE, LABELS, MAGIC, NO_LABEL, Trace, parse_start_time
 
 CHUNK_BYTES = 1 << 18  # text per parsed piece: memory is a small multiple of it (and 256 KiB parse fastest)
@@ -117,7 +119,9 @@ class TraceReader:
         with _Pass(self) as lines:
             _parse_header(lines, self.source)  # checked when the reader was made; skip it
             parser = _BodyParser(self.source, labelled=self.labelled_layout)
+            heap = HeapTrimmer()  # a long read would otherwise fragment the C heap (see heap.py)
             for piece in lines.pieces():
+                heap.tick()
                 t, acc, labels, line_count = parser.parse(piece, lines.line_no + 1)
                 lines.line_no += line_count
                 if len(t):
@@ -506,7 +510,9 @@ def _parse_alike(piece: bytes, labelled: bool, splits: int = MAX_SPLITS):
     n = len(line_ends)
     if n == 0:
         return None
-    lengths = np.diff(line_ends, prepend=-1) - 1  # letters per line: the label's length if all is well
+    lengths = np.empty(n, dtype=np.int64)  # letters per line: the label's length if all is well
+    lengths[0] = line_ends[0]
+    lengths[1:] = line_ends[1:] - line_ends[:-1] - 1
     good = n  # lines from the start that pass every check
     codes = None
     if labelled:
@@ -553,6 +559,7 @@ def _first_line_differing(text: bytes, expected: bytes) -> int:
     return text.count(b"\n", 0, at)
 
 
+@functools.lru_cache(maxsize=64)  # a trace has a handful of layouts; pieces share them
 def _template(first: bytes, labelled: bool) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray] | None:
     """(the numbers' part of the first line's skeleton, digits and decimals per column, the column
     starting at each offset of the skeleton)."""

@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterable
 import numpy as np
 
 from .errors import TraceError
+from .heap import HeapTrimmer
 from .traces import LABELS, MAGIC, Trace
 
 ROWS_PER_BLOCK = 1 << 16  # rows formatted at once: about 3 MB of text
@@ -143,6 +144,7 @@ class TraceFileWriter:
         self.samples = 0
         self.first_t: float | None = None
         self.last_t: float | None = None
+        self._heap = HeapTrimmer()  # a long write would otherwise fragment the C heap (see heap.py)
         self._compressor = zlib.compressobj(compresslevel, zlib.DEFLATED, 31) if self.path.suffix == ".gz" else None
         self._file: BinaryIO | None = None
 
@@ -161,6 +163,7 @@ class TraceFileWriter:
         if (labels is not None) != self.labelled:
             raise ValueError("labels must be given exactly when the trace has a label column")
         n = len(t_s)
+        self._heap.tick()
         for lo in range(0, n, ROWS_PER_BLOCK):
             hi = min(lo + ROWS_PER_BLOCK, n)
             self._emit(format_rows(t_s[lo:hi], accel_g[lo:hi], None if labels is None else labels[lo:hi],

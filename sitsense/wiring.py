@@ -43,8 +43,9 @@ def attach_store(service: Service, cfg: Config, path: str | os.PathLike[str] | N
     from .paths import db_path
     from .store import Store
 
-    store = Store(path or db_path(cfg)).open()
-    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier)
+    store = Store(path or db_path(cfg)).open()  # in memory if the folder takes no writes (service.storage)
+    keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier,
+                         storage=service.storage)
     service.outputs.append(keeper)
     return store, keeper
 
@@ -74,7 +75,8 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
         log.info("MQTT output for %s (replay)", out.topics.base)
         out.start_and_wait(connect_timeout_s)
     else:
-        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, outbox=outbox)
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, storage=service.storage,
+                                     outbox=outbox)
         log.info("MQTT output for %s (live)", out.topics.base)
         out.start()
     service.outputs.append(out)
@@ -136,6 +138,7 @@ def use_stored_calibration(service: Service, path: str | os.PathLike[str], *,
     if there is one (and, given ``unless_older_than``, only if it was measured since then)."""
     import numpy as np
 
+    from .posture.base import LearnsWearer
     from .sensor.reference import load_reference
 
     try:
@@ -154,6 +157,9 @@ def use_stored_calibration(service: Service, path: str | os.PathLike[str], *,
     if ref is not None:
         service.classifier.set_reference(np.asarray(ref.upright_g, dtype=float))
         log.info("using the stored upright reference")
+        if ref.sitting_g is not None and isinstance(service.classifier, LearnsWearer):
+            service.classifier.teach("sitting", np.asarray(ref.sitting_g, dtype=float))
+            log.info("using the stored sitting direction (calibrate --sit)")
 
 
 def close_outputs(service: Service) -> None:

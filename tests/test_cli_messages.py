@@ -58,8 +58,9 @@ def test_evaluate_json_has_no_float_noise(capsys):
     floats = list(_floats(metrics))
     assert len(floats) >= 5
     for f in floats:  # e.g. the latency median was 2.0199999999999925
-        assert "e" in repr(f) or len(repr(f).partition(".")[2]) <= 6, f
-    assert metrics["transition_latency_s"]["median"] == pytest.approx(2.02, abs=0.05)
+        digits = repr(f).partition(".")[2]
+        assert "e" in repr(f) or len(digits) <= 6 or len(digits.lstrip("0")) <= 4, f  # 0.0008143 is no noise
+    assert metrics["transition_latency_s"]["median"] == pytest.approx(1.52, abs=0.05)
 
 
 def test_report_on_a_trace_too_short_for_a_posture_says_why(tmp_path, capsys):

@@ -29,17 +29,19 @@ from tests.hass_install import HASS_VERSION, hass_executable
 from tests.homeassistant import HomeAssistant, Phone
 from tests.mosquitto import MOSQUITTO, Collector, Mosquitto, wait_until
 
-DEVICE = "hasstest"
+DEVICE = "try"  # config/homeassistant/try.toml's
 BASE = f"sitsense/{DEVICE}"
+TRY_CONFIG = REPO / "config" / "homeassistant" / "try.toml"
 BLUEPRINT = REPO / "config" / "homeassistant" / "stand-up-notify.yaml"
 BLUEPRINT_PATH = "sitsense/stand-up-notify.yaml"
-TAG = "sitsense-sitsense-hasstest"
+TAG = "sitsense-sitsense-try"
 SNOOZE_MIN = 15
-# 1 min standing, then 40 min sitting: the alert at 5 min into the bout, one reminder a minute
-# later, then nothing more (max_reminders 2) until the walk ends the bout. At 40x the sitting
-# lasts a minute of real time after the reminder: the phones' presses need a few seconds.
+# The README's try-it command: 1 min standing, then 40 min sitting: the alert at 5 min into the bout,
+# one reminder a minute later, then nothing more (max_reminders 2) until the walk ends the bout. At
+# 40x the sitting lasts a minute of real time after the reminder: the phones' presses take seconds.
 PLAN = "stand 1m, sit 40m, walk 5m, stand 60m"
 SPEED = 40
+TRY_COMMAND = f'sitsense run --sensor "fake:plan:{PLAN}" --speed {SPEED} --no-state --config try.toml'
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -82,12 +84,18 @@ def phones(ha):
 
 @pytest.fixture(scope="module")
 def sitsense_config(ha, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("sitsense") / "sitsense.toml"
-    path.write_text(
-        "[tracker]\nsit_limit_min = 5\nsnooze_min = 1\nmax_reminders = 2\ntimezone = \"UTC\"\n"
-        "[buzzer]\nenabled = false\n"
-        f"[mqtt]\nenabled = true\nhost = \"{ha.broker.host}\"\nport = {ha.broker.port}\ndevice_id = \"{DEVICE}\"\n")
+    """config/homeassistant/try.toml pointed at the test's broker."""
+    text = TRY_CONFIG.read_text()
+    assert 'host = "localhost"' in text and f'device_id = "{DEVICE}"' in text
+    path = tmp_path_factory.mktemp("sitsense") / "try.toml"
+    path.write_text(text.replace('host = "localhost"', f'host = "{ha.broker.host}"\nport = {ha.broker.port}'))
     return path
+
+
+def test_the_readme_prints_the_commands_this_test_runs():
+    readme = (REPO / "README.md").read_text()
+    assert TRY_COMMAND in readme and TRY_COMMAND in TRY_CONFIG.read_text()
+    assert "sitsense simulate examples/desk-morning.csv.gz --config my.toml --mqtt" in readme
 
 
 def _registry(ws, device: str) -> dict[str, str]:
@@ -222,12 +230,12 @@ def test_a_replay_as_the_readme_prints_it_notifies_every_alert(ha, phones, tmp_p
     android = phones[0]
     ws = ha.websocket()
     ha.install_blueprint(BLUEPRINT, BLUEPRINT_PATH)
-    replay_base = f"{BASE}-replay"
+    replay_base = "sitsense/demo-replay"  # the README's example device, 'demo'
     config = tmp_path / "my.toml"
     config.write_text(f"[mqtt]\nenabled = true\nhost = \"{ha.broker.host}\"\nport = {ha.broker.port}\n"
-                      f"device_id = \"{DEVICE}\"\n")
+                      'device_id = "demo"\n')
     # the entity id Home Assistant gives the replay's alert (device name + entity name)
-    alert_entity = f"event.sitsense_{DEVICE}_replay_stand_up_alert"
+    alert_entity = "event.sitsense_demo_replay_stand_up_alert"
     ha.create_automation("Stand-up alerts of the replay", BLUEPRINT_PATH, {
         "alert_entity": alert_entity, "notify_device": android.ha_device_id(ws), "command_base": replay_base})
     watch = Collector(ha.broker, [f"{replay_base}/alert"])
@@ -236,7 +244,7 @@ def test_a_replay_as_the_readme_prints_it_notifies_every_alert(ha, phones, tmp_p
         proc = _cli("simulate", str(REPO / "examples" / "desk-morning.csv.gz"), "--config", str(config), "--mqtt",
                     log=tmp_path / "simulate.log")
         assert proc.wait(timeout=600) == 0, (tmp_path / "simulate.log").read_text()[-2000:]
-        assert _registry(ws, f"{DEVICE}-replay")["alert"] == alert_entity
+        assert _registry(ws, "demo-replay")["alert"] == alert_entity
         alerts = [json.loads(m.text) for m in watch.on(f"{replay_base}/alert")]
         assert len(alerts) >= 3  # the example morning's alerts
         tag = "sitsense-" + replay_base.replace("/", "-")

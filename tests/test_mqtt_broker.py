@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from sitsense.config import MqttConfig
-from sitsense.events import Alert, BreakTaken, Calibrated
+from sitsense.events import Alert, BreakTaken, Calibrated, PostureNotice
 from sitsense.control import Request
 from sitsense.mqtt.client import MqttOutput
 from sitsense.mqtt.hass import ENTITIES
@@ -515,3 +515,24 @@ def test_a_replay_counts_what_the_broker_never_acknowledged(fresh_broker, tmp_pa
     assert out.undelivered == 3 and out.stats["queued"] == 4
     with pytest.raises(BrokerUnavailable, match=r"not connected within 2 s: cannot reach the broker at "):
         make_output(fresh_broker, "lost2", tmp_path, outbox=":memory:").start_and_wait(2)
+
+
+def test_a_posture_notice_is_an_event_and_the_retained_posture_check_until_it_is_answered(broker, tmp_path, closing):
+    sub = Collector(broker, ["sitsense/chk/posture_check", "sitsense/chk/event"])
+    closing(sub)
+    out = make_output(broker, "chk", tmp_path, discovery=False)
+    closing(out)
+    out.start()
+    assert json.loads(sub.wait_for("sitsense/chk/posture_check")[0].payload)["code"] == "ok"  # said on connect
+    out.handle(PostureNotice(t=1.0, code="uncalibrated", message="no upright reference yet: calibrate"))
+    out.handle(Calibrated(t=40.0, source="still-start", upright_g=(1.0, 0.0, 0.0)))  # the answer
+    out.handle(PostureNotice(t=900.0, code="sit_stand_alike", message="run 'sitsense calibrate --sit'"))
+    checks = [json.loads(m.payload) for m in sub.wait_for("sitsense/chk/posture_check", 4)]
+    assert [c["code"] for c in checks] == ["ok", "uncalibrated", "ok", "sit_stand_alike"]
+    assert "calibrate --sit" in checks[-1]["message"]
+    events = [json.loads(m.payload) for m in sub.wait_for("sitsense/chk/event", 3)]
+    assert [e["type"] for e in events] == ["posture_notice", "calibration", "posture_notice"]
+    late = Collector(broker, ["sitsense/chk/posture_check"])  # a phone opening the app later sees the latest
+    closing(late)
+    msg = late.wait_for("sitsense/chk/posture_check")[0]
+    assert msg.retain and json.loads(msg.payload)["code"] == "sit_stand_alike"

@@ -99,7 +99,7 @@ def test_event_payload_keeps_type_and_fields_and_adds_id_and_time():
 def test_published_event_types_are_the_ones_documented():
     published = {cls.type for cls in PUBLISHED_EVENTS} | {RunSummary.type}  # RunSummary is a DaySummary
     assert published == {"break", "break_end", "outcome", "day_summary", "summary", "calibration", "remount",
-                         "sensor", "pause", "resume", "snooze", "acknowledged"}
+                         "sensor", "pause", "resume", "snooze", "acknowledged", "posture_notice"}
     assert not any(issubclass(cls, (Alert, PostureChanged, HoldCue)) for cls in PUBLISHED_EVENTS)
 
 
@@ -107,7 +107,7 @@ def test_tiles_are_whole_minutes_and_counts():
     tiles = tile_values(snapshot())
     assert tuple(tiles) == TILES
     assert tiles == {"posture": "sitting", "bout_min": "47", "today/sitting_min": "181", "today/breaks": "4",
-                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok", "alerts": "on"}
+                     "today/alerts": "2", "today/release_min": "2.5", "sensor": "ok", "alerts": "on", "storage": "ok"}
 
 
 def test_state_payload_numbers_and_timestamps():
@@ -406,3 +406,19 @@ def test_the_blueprint_sends_commands_the_output_accepts():
     assert parse_command(T, T.cmd("snooze"), b'{"minutes": 10}') == ("snooze", {"minutes": 10.0})
     assert "stand_up" in text and "reminder" in text  # the event types the event entity fires
     assert set(ALERT_EVENT_TYPES) == {"stand_up", "reminder"}
+
+
+def test_the_posture_check_follows_notices_and_a_calibration_answers_the_uncalibrated_one():
+    from sitsense.events import Calibrated, PostureNotice
+    from sitsense.mqtt.topics import POSTURE_CHECK_OK, posture_check_payload
+
+    cal = Calibrated(t=2.0, source="walking", upright_g=(1.0, 0.0, 0.0))
+    uncal = posture_check_payload(POSTURE_CHECK_OK, PostureNotice(1.0, "uncalibrated", "calibrate"))
+    assert uncal == {"code": "uncalibrated", "message": "calibrate"}
+    assert posture_check_payload(uncal, cal) == POSTURE_CHECK_OK
+    alike = posture_check_payload(POSTURE_CHECK_OK, PostureNotice(3.0, "sit_stand_alike", "calibrate --sit"))
+    assert posture_check_payload(alike, cal) == alike  # a new upright does not make sitting look different
+    assert posture_check_payload(alike, BreakTaken(t=4.0, start_t=3.0, duration_s=60.0)) is alike
+    [(_, config)] = [(t, c) for t, c in discovery_messages(T, "pi") if "posture_check" in t]
+    assert config["state_topic"] == config["json_attributes_topic"] == "sitsense/pi/posture_check"
+    assert config["entity_category"] == "diagnostic"

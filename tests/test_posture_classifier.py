@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sitsense.errors import ModelError
-from sitsense.events import Calibrated, Remounted
+from sitsense.events import Calibrated, PostureNotice, Remounted
 from sitsense.plan import parse_plan
 from sitsense.posture import make_classifier
 from sitsense.config import PostureConfig
@@ -40,14 +40,21 @@ def label_at(trace, t):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sitting_and_standing_recognised_without_any_reference(model, seed):
+def test_a_still_start_counts_once_a_sit_down_shows_it_was_standing(model, seed):
+    """Without a calibration the first still seconds may be sitting: nothing is reported from them
+    (``unknown``, said once) until sitting down out of them shows they were standing."""
     trace = synthesize(parse_plan("stand 30s, sit 4m, stand 1m, walk 1m, sit 3m, stand 1m"),
                        sample_rate_hz=25, seed=seed)
     clf = StreamingClassifier(model, sample_rate_hz=25)
     out, events = stream(clf, trace)
-    assert any(isinstance(e, Calibrated) and e.source == "still-start" for e in events)
+    confirmed = [e for e in events if isinstance(e, Calibrated) and e.source == "still-start"]
+    assert len(confirmed) == 1 and 30 < confirmed[0].t < 40
+    assert [e.code for e in events if isinstance(e, PostureNotice)] == ["uncalibrated"]
+    assert {e.posture for e in out if e.t < confirmed[0].t} == {"unknown"}
     ok = n = 0
     for est in out:
+        if est.t < confirmed[0].t:
+            continue
         want = label_at(trace, est.t)
         if want in ("sitting", "standing") and label_at(trace, est.t - 6) == want:
             n += 1

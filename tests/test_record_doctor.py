@@ -175,6 +175,40 @@ def test_calibrate_refuses_movement(capsys, tmp_path, monkeypatch):
     assert load_reference() is None
 
 
+@pytest.mark.parametrize("pitch, alike", [(22.0, False), (1.0, True)])
+def test_calibrate_sit_stores_the_wearers_sitting_and_doctor_says_when_it_looks_like_standing(
+        capsys, tmp_path, pitch, alike):
+    """The two-posture ritual: stand still, buzz, sit down, sit still; a sitting within a few degrees of the
+    standing is said at once, and by doctor afterwards, each time with what to do."""
+    from sitsense.plan import parse_plan
+    from sitsense.synth import synthesize
+
+    trace = synthesize(parse_plan("stand 8s, sit 40s"), sample_rate_hz=25, seed=6, sit_pitch_deg=pitch)
+    write_trace(tmp_path / "sit.csv", trace, decimals=5)
+    code, out, err = cli(capsys, "calibrate", "--sensor", f"fake:{tmp_path / 'sit.csv'}", "--speed", "0", "--sit")
+    assert code == 0 and "Now sit down" in err and "Done" in err
+    ref = load_reference()
+    stand = trace.accel_g[25:150].mean(axis=0)
+    sit = trace.accel_g[-250:].mean(axis=0)
+    np.testing.assert_allclose(ref.upright_g, stand, atol=0.01)
+    np.testing.assert_allclose(ref.sitting_g, sit, atol=0.02)
+    assert "sitting tilts the sensor" in out and ("too little to tell" in out) == alike
+    code, out, _ = cli(capsys, "doctor", "--sensor", f"fake:{tmp_path / 'sit.csv'}", "--speed", "0")
+    [line] = [x for x in out.splitlines() if "posture check" in x]
+    assert line.startswith("NOTE" if alike else "PASS")
+    assert ("calibrate --sit" in out) == alike and out.splitlines()[-1].startswith("all checks passed")
+
+
+def test_calibrate_sit_refuses_a_wearer_who_did_not_sit_still(capsys, tmp_path):
+    t = np.arange(750) / 25
+    still_then_fidget = np.tile([0.97, 0.05, 0.23], (750, 1))
+    still_then_fidget[300:, 0] += 0.2 * np.sin(2 * np.pi * 1.5 * t[300:])
+    write_trace(tmp_path / "f.csv", Trace(t, still_then_fidget, metadata={"sample_rate_hz": "25"}))
+    code, _, err = cli(capsys, "calibrate", "--sensor", f"fake:{tmp_path / 'f.csv'}", "--speed", "0", "--sit")
+    assert code == 75 and "sit still" in err and "calibrate --sit" in err
+    assert load_reference() is None
+
+
 # ---------------------------------------------------------------- doctor
 
 def test_doctor_passes_on_a_healthy_fake_sensor(capsys, still_file, monkeypatch):

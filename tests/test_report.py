@@ -31,7 +31,7 @@ def _png_size(path) -> tuple[int, int]:
 def test_report_of_a_trace_as_text_and_json(capsys):
     assert main(["report", str(REPO / "examples" / "desk-morning.csv.gz"), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "2026-03-02 (09:00-10:5" in text
+    assert "2026-03-02 (09:0" in text and "-10:5" in text  # the first minute is unknown until the sit-down
     assert "% of worn time" in text and "30-60 min" in text and "per sitting hour" in text
     assert "of 8 min goal" in text
     assert main(["report", str(REPO / "examples" / "desk-morning.csv.gz"), "--json", "--quiet"]) == 0
@@ -136,3 +136,13 @@ def test_a_posture_held_across_midnight_is_drawn_on_both_days(tmp_path):
     sitting = [sum((b - a).total_seconds() for a, b, p in rep.segments if p == "sitting") for rep in reps]
     assert sitting[0] == pytest.approx(59 * 60, abs=60) and sitting[1] == pytest.approx(30 * 60, abs=60)
     assert max(b for _, b, _ in reps[1].segments).strftime("%H:%M") in ("00:39", "00:40")  # the run's end
+
+
+def test_report_says_in_one_line_what_to_do_when_postures_could_not_be_told(tmp_path, capsys):
+    db = tmp_path / "state.db"
+    _run_into_store(db, "sit 20m, walk 3m, stand 1m", datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), seed=4)
+    assert main(["report", "--day", "2026-03-02", "--state", str(db)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("note")]
+    assert len(notes) == 1 and "no upright reference" in notes[0] and "sitsense calibrate" in notes[0]
+    assert main(["report", "--day", "2026-03-02", "--state", str(db), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["days"][0]["posture_notices"]) == {"uncalibrated"}

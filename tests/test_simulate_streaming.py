@@ -112,3 +112,36 @@ def test_a_trace_player_streams_forward_and_holds_samples_like_the_whole_trace()
     assert np.array_equal(whole.accel_at(np.array([0.0])), tr.accel_g[:1])  # in memory it may go back
     with pytest.raises(ValueError, match="forward only"):
         streamed.accel_at(np.array([1.0]))
+
+
+@pytest.mark.parametrize("rate", [None, 25.0])
+def test_evaluate_scores_a_streamed_trace_as_the_trace_in_memory(trace_file, capsys, monkeypatch, rate):
+    from sitsense.posture.evaluate import evaluate_traces, make_factory
+    from sitsense.traces import read_trace
+
+    argv = ["evaluate", str(trace_file), "--json"] + (["--rate", str(rate)] if rate else [])
+    outputs = {size: _run(argv, capsys, monkeypatch, size) for size in (509, 1 << 26)}
+    assert outputs[509] == outputs[1 << 26]
+    from sitsense.jsonout import dumps
+
+    whole = evaluate_traces([read_trace(trace_file)], make_factory(), rate_hz=rate).metrics(sitting_time=True)
+    assert outputs[509] == dumps(whole, indent=2) + "\n"
+
+
+def test_a_streamed_trace_reveals_its_end_only_once_played_to_it():
+    from sitsense.sensor.playback import TracePlayer
+
+    tr = synthesize(parse_plan("stand 1m"), sample_rate_hz=25, seed=2)
+    read = []
+
+    def chunks():
+        for i in range(0, len(tr), 100):
+            read.append(i)
+            yield tr.__class__(tr.t_s[i:i + 100], tr.accel_g[i:i + 100])
+
+    player = TracePlayer(chunks())
+    assert player.first_t_s == 0.0 and player.end_s == float("inf") and len(read) == 1
+    player.accel_at(np.array([10.0]))
+    assert player.end_s == float("inf") and len(read) < 5  # read just past 10 s
+    player.look_ahead(120.0)
+    assert player.end_s == tr.duration_s

@@ -23,15 +23,16 @@ class Clock:
 
 def test_a_hash_verifies_its_password_only_and_never_shows_it():
     text = hash_password("hunter2 hunter2", **FAST)
-    assert text.startswith("scrypt:1024:8:1:") and "hunter2" not in text and "$" not in text
+    assert text.startswith("scrypt:1024:8:4:") and "hunter2" not in text and "$" not in text
     h = PasswordHash.parse(text)
     assert h.verify("hunter2 hunter2") and not h.verify("hunter2 hunter3") and not h.verify("")
     assert "hunter" not in repr(h) and text.split(":")[-1] not in repr(h)
     assert hash_password("same password", **FAST) != hash_password("same password", **FAST)  # salted
 
 
-def test_the_shipped_cost_is_scrypt_2_14():
-    assert PasswordHash.parse(hash_password("x" * 8)).n == 2 ** 14
+def test_the_shipped_cost_is_2_17_blocks_in_4_mb():
+    h = PasswordHash.parse(hash_password("x" * 8))
+    assert h.n * h.r * h.p == 2 ** 17 and 128 * h.r * h.n == 4 * 2 ** 20
 
 
 @pytest.mark.parametrize("text", ["scrypt:1024:8:1:abc", "bcrypt:$2b$...", "scrypt:1000:8:1:c2FsdA:" + "A" * 43,

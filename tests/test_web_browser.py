@@ -134,7 +134,7 @@ def test_phone_page_follows_the_service_and_its_buttons_act(tmp_path):
         _by(driver, "[data-cmd=snooze]").click()
         snoozed = svc.wait_for(lambda e: e.get("type") == "snooze", what="snooze from the page")
         assert snoozed["until_t"] > alert["t"]
-        wait.until(lambda d: "Snoozed" in _by(d, "#toast").text)
+        wait.until(lambda d: "Snoozed: next reminder at" in _by(d, "#notices").text)  # also flashed as a toast
         wait.until(lambda d: "Next reminder not before" in _by(d, "#modes").text)
 
         # standing up starts the guided release: the page's timer follows the buzzer's cues
@@ -145,3 +145,18 @@ def test_phone_page_follows_the_service_and_its_buttons_act(tmp_path):
         wait.until(lambda d: _by(d, "#posture").text in ("Walking", "Standing"))
         _check_screen(driver, tmp_path / "phone-release.png", ["#release", "#rel-timer", "#rel-label", "#posture"])
         assert driver.execute_script("return window.__sameDocument") == 42
+
+        # one-handed at 360 px: nothing scrolls sideways, every button whole and thumb-sized
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**PHONE, "width": 360, "height": 740})
+        wait.until(lambda d: d.execute_script("return innerWidth") == 360)
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 360
+        for button in driver.find_elements("css selector", "#controls button"):
+            r = button.rect
+            assert r["height"] >= 44 and r["width"] >= 44 and r["x"] >= 0 and r["x"] + r["width"] <= 360, r
+        # dark mode follows the phone's setting
+        light = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                               {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        wait.until(lambda d: d.execute_script("return getComputedStyle(document.body).backgroundColor") != light)
+        dark = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert sum(int(x) for x in re.findall(r"\d+", dark)[:3]) < 100 < sum(int(x) for x in re.findall(r"\d+", light)[:3])

@@ -34,6 +34,7 @@ def _replay(plan: str, cfg: Config | None = None):
     clock = SimClock(START)
     source = ReplaySource(trace, clock, block_s=1.0)
     service = Service(cfg, clock=clock, source=source, coach=Coach(cfg.coach))
+    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on, as the README asks
     feed = WebFeed(service)
     pages = []
     feed.notify = lambda: pages.append(feed.page)
@@ -265,6 +266,7 @@ def test_the_page_starts_with_the_days_and_todays_postures_from_the_store(tmp_pa
     trace = synthesize(parse_plan("stand 2m, sit 10m, walk 2m"), sample_rate_hz=10, seed=3)
     clock = SimClock(START)
     service = Service(cfg, clock=clock, source=ReplaySource(trace, clock, block_s=1.0))
+    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on
     service.outputs.append(StateKeeper(store, service.tracker, checkpoint_s=30.0))
     service.run()
     service.outputs[0].close()
@@ -286,6 +288,20 @@ def _free_port() -> int:
 
 # ---------------------------------------------------------------- doctor
 
+def test_doctor_sees_the_password_in_the_units_environment_file(tmp_path, monkeypatch):
+    from sitsense.doctor import _web_password_known
+
+    env = tmp_path / "environment"
+    assert _web_password_known(WebConfig(), str(env)) is False  # no file
+    env.write_text("SITSENSE_MQTT_PASSWORD=x\n")
+    assert _web_password_known(WebConfig(), str(env)) is False
+    env.write_text("SITSENSE_MQTT_PASSWORD=x\nSITSENSE_WEB_PASSWORD=scrypt:16384:8:1:abc:def\n")
+    assert _web_password_known(WebConfig(), str(env)) is True
+    assert _web_password_known(WebConfig(), str(tmp_path)) is None  # cannot be read (here: a folder)
+    monkeypatch.setenv("SITSENSE_WEB_PASSWORD", "password 1")
+    assert _web_password_known(WebConfig(), str(tmp_path / "none")) is True
+
+
 def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
     from sitsense.doctor import check_web
     from sitsense.web.auth import PasswordHash
@@ -295,11 +311,14 @@ def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
     cfg = Config().with_changes("web", port=port)
     fake = check_web(cfg, fake=True)
     assert fake.status == "skip" and f"nothing answers on port {port}" in fake.detail and f":{port}/" in fake.detail
+    import sitsense.doctor as doctor
+
+    monkeypatch.setattr(doctor, "SERVICE_ENVIRONMENT", "/nonexistent/environment")
     unset = check_web(cfg)  # no password yet: the page is off by design, not broken
     assert unset.status == "skip" and "sitsense web-password" in unset.detail
     monkeypatch.setenv("SITSENSE_WEB_PASSWORD", "password 1")
-    real = check_web(cfg)
-    assert real.status == "fail" and "systemctl start sitsense" in real.fix and "web-password" in real.fix
+    real = check_web(cfg)  # a password, and nothing answers: the service is not running
+    assert real.status == "fail" and "systemctl start sitsense" in real.fix and f":{port}/" in real.detail
     assert check_web(cfg.with_changes("web", enabled=False)).status == "skip"
     service = Service(Config(), clock=SimClock(START))
     server = WebServer(WebConfig(bind="0.0.0.0", port=port), WebFeed(service), submit=service.submit,
@@ -310,3 +329,12 @@ def test_doctor_finds_the_page_and_prints_its_addresses(monkeypatch):
         assert ok.status == "pass" and f".local:{port}/" in ok.detail and ok.detail.startswith("answers at http://")
     finally:
         server.close()
+    import http.server
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        taken = check_web(cfg)
+        assert taken.status == "fail" and "another program" in taken.fix
+    finally:
+        other.shutdown()
+        other.server_close()

@@ -8,6 +8,7 @@ processes at once.
 from __future__ import annotations
 
 import sys
+from typing import Sequence
 
 from ..config import Config
 from ..control_socket import ServiceUnreachable, calibrate_through
@@ -22,18 +23,19 @@ class ServiceNotAnswering(StateInUse):
     """Error raised when a service holds the state but its control socket does not answer."""
 
 
-def calibrate_in_service(cfg: Config, *, output_given: bool) -> int | None:
+def calibrate_in_service(cfg: Config, *, local_options: Sequence[str] = ()) -> int | None:
     """Have the running service take the upright reference; None when no service runs on this
-    config's state (the caller then reads the sensor itself)."""
+    config's state (the caller then reads the sensor itself). ``local_options``: options given that
+    only reading the sensor here can honour (refused while the service runs)."""
     db = db_path(cfg)
     sock = control_socket_path(db)
     try:
         if not sock.exists():
             raise ServiceUnreachable(f"no control socket at {sock}")
-        if output_given:
+        if local_options:
             raise StoreError(f"the service is running on {db}: it takes and keeps the reference itself, so "
-                             "--output cannot be written; stop it first ('sudo systemctl stop sitsense') or "
-                             "leave out --output")
+                             f"{' and '.join(local_options)} need the sensor here; stop it first "
+                             "('sudo systemctl stop sitsense') or leave them out")
         print(f"sitsense: the service is running: asking it to take the reference (through {sock})",
               file=sys.stderr, flush=True)
         print("Stand up straight and keep still...", file=sys.stderr, flush=True)

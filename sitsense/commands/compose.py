@@ -17,14 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix-recordings", action="store_true",
                         help="draw crops from all the user's recordings (each has its own phone mount, so the "
                              "day then has silent remounts); default: one recording, one mount")
+    parser.add_argument("--posture-shifts", action="store_true",
+                        help="sitting bouts shift every few minutes between slumped, upright and perched "
+                             "(a turn of the pelvis without standing up)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compose import compose
+    from ..compose import compose_stream
     from ..errors import DatasetError
     from ..plan import parse_plan
-    from ..traces import write_trace
+    from ..trace_writer import write_chunks
 
     if not args.hapt:
         raise DatasetError("compose: pass --hapt DIR or set SITSENSE_HAPT_DIR")
@@ -34,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     check_start(args.start)
     plan = parse_plan(args.plan)
     with Progress(len(plan), "compose", quiet=args.quiet) as bar:
-        trace = compose(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,
-                        progress=lambda done, total: bar.update(done), mix_recordings=args.mix_recordings)
-    write_trace(args.output, trace)
-    print(f"{args.output}: {trace.duration_s / 60:.1f} min, {len(trace)} samples at 50 Hz")
+        meta, chunks = compose_stream(args.hapt, args.user, plan, seed=args.seed, start_time=args.start,
+                                      progress=lambda done, total: bar.update(done),
+                                      mix_recordings=args.mix_recordings, posture_shifts=args.posture_shifts)
+        written = write_chunks(args.output, meta, chunks, labelled=True)  # streamed: a day of any length
+    span_s = (written.last_t or 0.0) - (written.first_t or 0.0)
+    print(f"{args.output}: {span_s / 60:.1f} min, {written.samples} samples at 50 Hz")
     return 0

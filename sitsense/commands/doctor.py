@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"check": c.name, "status": c.status, "detail": c.detail, "fix": c.fix}))
             continue
         print(f"{c.status.upper():4}  {c.name}: {c.detail}")
-        if c.status == "fail" and c.fix:
+        if c.status in ("fail", "note") and c.fix:
             print(f"      fix: {c.fix}")
     failed = [c.name for c in checks if c.status == "fail"]
     if not args.json:
@@ -38,4 +38,6 @@ def summary_line(checks) -> str:
         return (f"{len(failed)} of {len(checks)} checks failed ({', '.join(failed)}); "
                 f"the fix lines above say what to do")
     skipped = sum(c.status == "skip" for c in checks)
-    return "all checks passed" + (f" ({skipped} skipped)" if skipped else "")
+    notes = sum(c.status == "note" for c in checks)
+    extra = [f"{skipped} skipped"] * bool(skipped) + [f"{notes} note{'s' * (notes > 1)} above"] * bool(notes)
+    return "all checks passed" + (f" ({', '.join(extra)})" if extra else "")

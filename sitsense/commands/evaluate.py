@@ -23,22 +23,30 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DatasetError
     from ..posture.evaluate import evaluate_traces, format_metrics, make_factory
     from ..progress import Progress
-    from ..traces import parse_users, read_hapt, read_trace
+    from ..traces import parse_users, read_hapt
 
     if bool(args.trace) == bool(args.hapt):
         raise DatasetError("give either a labelled TRACE.csv or --hapt DIR")
-    if args.hapt:
-        traces = read_hapt(args.hapt, parse_users(args.users) if args.users else None)
-    else:
-        traces = [read_trace(args.trace)]
-        if traces[0].labels is None:
-            raise DatasetError(f"{args.trace}: has no labels to score against")
     if args.rate is not None and not 20 <= args.rate <= 100:
         raise DatasetError(f"--rate {args.rate:g}: the classifier works from 20 to 100 Hz")
-    make = make_factory(args.model, provisional=args.provisional)
-    with Progress(sum(tr.duration_s for tr in traces), "evaluate", quiet=args.quiet) as bar:
-        tally = evaluate_traces(traces, make, rate_hz=args.rate,
-                                progress=(lambda done_s, total_s: bar.update(done_s)) if bar.enabled else None)
+    if args.hapt:
+        traces = read_hapt(args.hapt, parse_users(args.users) if args.users else None)
+        make = make_factory(args.model, provisional=args.provisional)
+        with Progress(sum(tr.duration_s for tr in traces), "evaluate", quiet=args.quiet) as bar:
+            tally = evaluate_traces(traces, make, rate_hz=args.rate,
+                                    progress=(lambda done_s, total_s: bar.update(done_s)) if bar.enabled else None)
+    else:  # a trace of any length, streamed
+        from ..trace_evaluation import evaluate_trace_file
+        from ..trace_reader import TraceReader
+
+        reader = TraceReader(args.trace)
+        span = reader.summary()
+        if not span.labelled:
+            raise DatasetError(f"{args.trace}: has no labels to score against")
+        make = make_factory(args.model, provisional=args.provisional)
+        with Progress(span.duration_s, "evaluate", quiet=args.quiet) as bar:
+            tally = evaluate_trace_file(reader, make, rate_hz=args.rate,
+                                        progress=bar.update if bar.enabled else None)
     metrics = tally.metrics(sitting_time=bool(args.trace))
     print(dumps(metrics, indent=2) if args.json else format_metrics(metrics))
     return 0

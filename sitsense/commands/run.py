@@ -80,6 +80,11 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     clock = source.clock
     fake = source.emulator is not None
     service = build_service(cfg, source=source, clock=clock, json_lines=args.json)
+    from ..paths import state_dir
+    from ..storage import StorageHealth
+
+    # a full or read-only state folder: counting and alerts go on in memory, said loudly and often
+    service.storage = StorageHealth(state_dir(cfg.store))
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:  # without a state folder (a fake sensor) the outbox lives in memory
         attach_mqtt(service, cfg, outbox=":memory:" if args.no_state else None)

@@ -31,12 +31,17 @@ from ..errors import MqttSettingError, OutputError
 from ..events import Alert, Event
 from ..outputs.base import StateSnapshot
 from ..paths import outbox_path
+from ..storage import StorageHealth
+from ..control import CONTROLS
 from .hass import discovery_messages, hass_status_topic
+from .inbound import (COMMAND_BURST, COMMAND_REFILL_S, DISCOVERY_MIN_INTERVAL_S, MAX_INCOMING_PACKET_BYTES,
+                      REFUSAL_BURST, REFUSAL_REFILL_S, Debounce, LogOnce, RateLimiter)
 from .outbox import Outbox
 from .sender import OutboxSender
 from .throttle import StateThrottle, Update
-from .topics import (OFFLINE, ONLINE, PUBLISHED_EVENTS, Topics, alert_payload, encode, event_payload, iso,
-                     last_command_payload, parse_command, resolve_device_id, state_payload)
+from .topics import (OFFLINE, ONLINE, POSTURE_CHECK_OK, PUBLISHED_EVENTS, Topics, alert_payload, encode,
+                     event_payload, iso, last_command_payload, parse_command, posture_check_payload,
+                     resolve_device_id, state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +88,15 @@ class MqttOutput:
         self._connected = False
         self._awaiting_connack = False  # a socket is open but the broker has not answered CONNECT yet
         self.last_error = ""
-        self._logged: set[str] = set()
+        self._logged = LogOnce()  # our own problems (connection, queueing), a handful of keys
+        self._rejections_logged = LogOnce()  # what others sent: bounded, and apart, so it cannot silence ours
+        self._command_limit = RateLimiter(COMMAND_BURST, COMMAND_REFILL_S)
+        self._refusal_limit = RateLimiter(REFUSAL_BURST, REFUSAL_REFILL_S)
+        self._discovery_debounce = Debounce(DISCOVERY_MIN_INTERVAL_S)
+        self._discovery_timer: threading.Timer | None = None
         self._state_lock = threading.Lock()  # the throttle and state publishing (service loop, paho thread)
         self._throttle = StateThrottle(cfg.state_interval_s, cfg.state_max_per_hour)
+        self._posture_check = dict(POSTURE_CHECK_OK)  # retained on ``posture_check``, again on every connect
         self._reply_lock = threading.Lock()
         self.sender = OutboxSender(self.outbox, self._publish_stored, report=self._report_sender_failure)
         self._started = False
@@ -95,10 +106,11 @@ class MqttOutput:
         self.stats: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def from_config(cls, config: Config, **kwargs: Any) -> "MqttOutput":
-        """Build from the whole config: the outbox goes in the store's state folder."""
+    def from_config(cls, config: Config, *, storage: StorageHealth | None = None, **kwargs: Any) -> "MqttOutput":
+        """Build from the whole config: the outbox goes in the store's state folder (in memory while
+        that takes no writes, reported to ``storage``)."""
         if kwargs.get("outbox") is None:
-            kwargs["outbox"] = Outbox(outbox_path(config), max_messages=config.mqtt.outbox_max)
+            kwargs["outbox"] = Outbox(outbox_path(config), max_messages=config.mqtt.outbox_max, storage=storage)
         return cls(config.mqtt, **kwargs)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -107,8 +119,10 @@ class MqttOutput:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
-                           protocol=mqtt.MQTTv311)
+        client = bounded_client_class()(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
+                                        protocol=mqtt.MQTTv311)
+        client.on_oversized = self._on_oversized
+        return client
 
     def _configure(self, client: Any) -> None:
         cfg = self.cfg
@@ -186,6 +200,10 @@ class MqttOutput:
     def handle(self, event: Event) -> None:
         """Queue an alert or event for the broker; never raises, never waits for the network."""
         try:
+            check = posture_check_payload(self._posture_check, event)
+            if check != self._posture_check:
+                self._posture_check = check
+                self.client.publish(self.topics.posture_check, encode(check), qos=1, retain=True)
             if isinstance(event, Alert):
                 topic, payload = self.topics.alert, alert_payload(event, time_iso=self._wall_iso(event.t))
             elif isinstance(event, PUBLISHED_EVENTS):
@@ -215,19 +233,23 @@ class MqttOutput:
             return
         # A volatile outbox is waited for even while disconnected (paho keeps reconnecting): it is
         # the replay's only copy. A persistent one keeps what is left for the next start.
-        if self._started and (self._connected or self.volatile) and self.flush_on_close_s > 0:
+        in_memory = self.volatile or getattr(self.outbox, "in_memory", False)  # the disk refused it: also the only copy
+        if self._started and (self._connected or in_memory) and self.flush_on_close_s > 0:
             if not self.wait_delivered(self.flush_on_close_s):
-                if self.volatile:
+                if in_memory:
                     self.undelivered = len(self.outbox)
-                    log.info("MQTT: %d alert(s)/event(s) not acknowledged by %s:%s within %g s; lost (the "
-                             "outbox is in memory)", self.undelivered, self.cfg.host, self.cfg.port,
-                             self.flush_on_close_s)
+                    log.log(logging.INFO if self.volatile else logging.WARNING,
+                            "MQTT: %d alert(s)/event(s) not acknowledged by %s:%s within %g s; lost (the "
+                            "outbox is in memory)", self.undelivered, self.cfg.host, self.cfg.port,
+                            self.flush_on_close_s)
                 else:
                     log.warning("MQTT: %d alert(s)/event(s) not yet acknowledged at shutdown; kept for the next "
                                 "start", len(self.outbox))
-        elif self.volatile:
+        elif in_memory:
             self.undelivered = len(self.outbox)
         self._closed = True
+        if self._discovery_timer is not None:
+            self._discovery_timer.cancel()
         if self._started:
             try:
                 if self._connected:
@@ -282,11 +304,17 @@ class MqttOutput:
         Connection failures during ``start_and_wait`` go to DEBUG only: its caller reports them."""
         if self._quiet_failures and key.startswith(("refused:", "unreachable")):
             log.debug(msg, *args)
-        elif key in self._logged:
-            log.debug(msg, *args)
-        else:
-            self._logged.add(key)
+        elif self._logged.first(key):
             log.log(level, msg, *args)
+        else:
+            log.debug(msg, *args)
+
+    def _log_rejection(self, key: str, msg: str, *args: Any) -> None:
+        """Log a refused incoming message: WARNING the first time of each of a bounded set of keys."""
+        if self._rejections_logged.first(key):
+            log.warning(msg, *args)
+        else:
+            log.debug(msg, *args)
 
     def _wall_iso(self, t: float) -> str:
         latest = self._throttle.latest
@@ -319,6 +347,38 @@ class MqttOutput:
             self.client.publish(topic, encode(config), qos=0, retain=True)
         self.stats["discovery"] += 1
 
+    def _on_hass_online(self) -> None:
+        """Home Assistant (re)started: republish discovery now, or once at the end of the debounce
+        interval if it was just published (a flood of 'online' costs one republish per interval)."""
+        delay = self._discovery_debounce.offer(time.monotonic())
+        if delay is None:
+            return  # one is already waiting
+        if delay <= 0:
+            log.info("MQTT: Home Assistant is online; republishing discovery")
+            self._publish_discovery()
+            return
+        timer = threading.Timer(delay, self._republish_discovery_later)
+        timer.daemon = True
+        self._discovery_timer = timer
+        timer.start()
+
+    def _republish_discovery_later(self) -> None:
+        try:
+            self._discovery_debounce.done(time.monotonic())
+            if self._connected and not self._closed:  # else the next connect publishes it anyway
+                log.info("MQTT: Home Assistant said online again; republishing discovery")
+                self._publish_discovery()
+        except Exception as exc:
+            self._log_once(f"discovery:{type(exc).__name__}", logging.ERROR, "MQTT: discovery: %s", exc)
+
+    def _on_oversized(self, size: int) -> None:
+        """paho's reader refused a packet of ``size`` bytes before reading it (see bounded_client_class)."""
+        self.stats["oversized"] += 1
+        self._log_once("oversized", logging.WARNING,
+                       "MQTT: refused a message of %d bytes from the broker (the limit is %d); dropped the "
+                       "connection to skip it and reconnecting; set max_packet_size and an ACL on the broker "
+                       "(README, 'Mosquitto on the Pi')", size, MAX_INCOMING_PACKET_BYTES)
+
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         # paho leaves Nagle's algorithm on: a small alert written just after a state update then
         # waits for the broker's delayed ACK (up to 40 ms on Linux). Alerts should go out at once.
@@ -338,7 +398,7 @@ class MqttOutput:
             return
         self._connected = True
         self.last_error = ""
-        self._logged = {k for k in self._logged if not k.startswith(("refused:", "unreachable", "lost"))}
+        self._logged.forget(("refused:", "unreachable", "lost"))
         log.info("MQTT: connected to %s:%s", self.cfg.host, self.cfg.port)
         try:
             subs = [(self.topics.cmd_filter, 1)]
@@ -347,6 +407,7 @@ class MqttOutput:
             client.subscribe(subs)
             client.publish(self.topics.status, ONLINE, qos=1, retain=True)
             self._publish_discovery()
+            client.publish(self.topics.posture_check, encode(self._posture_check), qos=1, retain=True)
             with self._state_lock:
                 self._publish_state(self._throttle.everything())
         except Exception as exc:
@@ -393,19 +454,30 @@ class MqttOutput:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:
             topic = message.topic
+            payload = message.payload  # bytes; at most MAX_INCOMING_PACKET_BYTES (bounded_client_class)
             if self.cfg.discovery and topic == hass_status_topic(self.cfg.discovery_prefix):
-                if bytes(message.payload).strip() == b"online":
-                    log.info("MQTT: Home Assistant is online; republishing discovery")
-                    self._publish_discovery()
+                if len(payload) <= 16 and bytes(payload).strip() == b"online":
+                    self._on_hass_online()
                 return
+            named = self.topics.cmd_name(topic)  # None: not in our command tree, nobody to answer
+            known = named if named in CONTROLS else None
             try:
-                name, args = parse_command(self.topics, topic, bytes(message.payload), retained=bool(message.retain))
+                name, args = parse_command(self.topics, topic, bytes(payload), retained=bool(message.retain))
             except RequestRejected as exc:
                 self.stats["rejected"] += 1
-                self._log_once(f"reject:{topic}:{str(exc)[:60]}", logging.WARNING, "MQTT: ignored: %s", exc)
-                refused = self.topics.cmd_name(topic)  # None: not in our command tree, nobody to answer
-                if refused is not None:
-                    self._replier(refused)({"ok": False, "error": str(exc)})
+                # each distinct problem of a known command once; unknown names and foreign topics once in all
+                key = f"reject:{str(exc)[:80]}" if known else f"reject:{'unknown' if named is not None else 'outside'}"
+                self._log_rejection(key, "MQTT: ignored: %s", exc)
+                if named is not None:
+                    self._refuse(named, str(exc))
+                return
+            if not self._command_limit.allow(name, time.monotonic()):
+                # before the service sees it: a flood of valid commands must not take the loop's time
+                self.stats["rate_limited"] += 1
+                self._log_rejection(f"ratelimit:{name}", "MQTT: %s: more than %d commands at once (then one per "
+                                    "%g s); ignoring the rest", name, COMMAND_BURST, COMMAND_REFILL_S)
+                self._refuse(name, f"{name}: too many commands (at most {COMMAND_BURST} at once, then one "
+                                   f"per {COMMAND_REFILL_S:g} s); ignored")
                 return
             self.stats["commands"] += 1
             log.info("MQTT: command %s %s", name, args)
@@ -420,6 +492,13 @@ class MqttOutput:
                 self._replier(name)({"ok": False, "error": f"not accepted: {exc}"})
         except Exception as exc:  # whatever arrives from the network must never crash us
             self._log_once(f"onmessage:{type(exc).__name__}", logging.ERROR, "MQTT: incoming message: %s", exc)
+
+    def _refuse(self, name: str, error: str) -> None:
+        """Answer a refused command, as long as refusals come at a sane rate (each answer is a publish)."""
+        if self._refusal_limit.allow("refusals", time.monotonic()):
+            self._replier(name)({"ok": False, "error": error})
+        else:
+            self.stats["refusals_unanswered"] += 1
 
     def _replier(self, name: str) -> Callable[[dict[str, Any]], None]:
         topic = self.topics.cmd_result(name)
@@ -438,3 +517,33 @@ class MqttOutput:
                 self._log_once(f"reply:{type(exc).__name__}", logging.ERROR, "MQTT: reply to %s: %s", name, exc)
 
         return reply
+
+
+RECV_CHUNK_BYTES = 64 * 1024  # paho asks the socket for a whole packet's length at once; a chunk at a time here
+
+
+def bounded_client_class() -> type:
+    """paho's ``Client`` that refuses a packet larger than MAX_INCOMING_PACKET_BYTES before reading its
+    body: it calls ``on_oversized(size)`` and drops the connection (paho reconnects; the rest of the
+    packet goes with the old socket), as MQTT 5 does for a packet over its Maximum Packet Size. Reads
+    are at most RECV_CHUNK_BYTES, where paho would make a buffer of the packet's whole length.
+
+    It relies on paho 2.x's reader (``_sock_recv`` and its ``_in_packet``); the broker tests check it.
+    """
+    import errno
+
+    import paho.mqtt.client as mqtt
+
+    class BoundedClient(mqtt.Client):
+        on_oversized: Callable[[int], None] | None = None
+
+        def _sock_recv(self, bufsize: int) -> bytes:
+            packet = self._in_packet
+            if packet["have_remaining"] and packet["remaining_length"] > MAX_INCOMING_PACKET_BYTES:
+                size = int(packet["remaining_length"])
+                if self.on_oversized is not None:
+                    self.on_oversized(size)
+                raise ConnectionAbortedError(errno.EMSGSIZE, f"packet of {size} bytes refused")
+            return super()._sock_recv(min(bufsize, RECV_CHUNK_BYTES))
+
+    return BoundedClient

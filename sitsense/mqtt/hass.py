@@ -49,6 +49,8 @@ ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
                                   value_template="{{ %s.get(value, value) }}" % json.dumps(POSTURE_NAMES),
                                   icon="mdi:human")),
     "sensor_status": ("sensor", _sensor("Sensor", "sensor", entity_category="diagnostic", icon="mdi:chip")),
+    # ok, full, read-only or failing: the state folder (sitsense.storage); counting goes on in memory
+    "storage_status": ("sensor", _sensor("State storage", "storage", entity_category="diagnostic", icon="mdi:sd")),
     "sitting": ("binary_sensor", _sensor("Sitting", "posture", icon="mdi:seat",
                                          value_template="{{ 'ON' if value == 'sitting' else 'OFF' }}")),
     # "On", "Paused until 10:45" or "Snoozed until 09:52"; the ISO times are attributes for automations
@@ -59,6 +61,10 @@ ENTITIES: dict[str, tuple[str, dict[str, Any]]] = {
                                                           "'snoozed_until': value_json.snoozed_until} | tojson }}")),
     "alerts_paused": ("binary_sensor", _sensor("Alerts paused", "alerts", icon="mdi:bell-sleep-outline",
                                                value_template="{{ 'ON' if value.startswith('paused') else 'OFF' }}")),
+    # "ok", "uncalibrated" or "sit_stand_alike"; the message (what to do) is an attribute
+    "posture_check": ("sensor", {"name": "Posture check", "topic": "posture_check",
+                                 "value_template": "{{ value_json.code }}", "json_attributes": "posture_check",
+                                 "entity_category": "diagnostic", "icon": "mdi:human-male-height-variant"}),
     "last_command": ("sensor", {"name": "Last command", "topic": "last_command", "icon": "mdi:message-reply-text",
                                 "value_template": "{{ (value_json.command ~ ': ' ~ ('ok' if value_json.ok "
                                                   "else value_json.error))[:255] }}",

@@ -2,7 +2,8 @@
 
 Topics under ``<prefix>/<device_id>/``: ``status`` (retained online/offline, Last Will), plain
 retained tiles, ``state`` (retained JSON), ``alert`` and ``event`` (QoS 1, not retained, each with
-a unique ``id``), ``cmd/<name>`` in and ``cmd/<name>/result`` out, ``last_command`` (retained).
+a unique ``id``), ``cmd/<name>`` in and ``cmd/<name>/result`` out, ``last_command`` (retained),
+``posture_check`` (retained JSON: ``ok`` or the latest posture notice, with what to do).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..clock import shift_wall
 from ..config import DEVICE_ID_CHARS, DEVICE_ID_MAX
 from ..control import RequestRejected, check_args, lookup
 from ..events import (Acknowledged, Alert, AlertOutcome, BreakEnded, BreakTaken, Calibrated, DaySummary, Event,
-                      Paused, Remounted, Resumed, SensorStatus, Snoozed)
+                      Paused, PostureNotice, Remounted, Resumed, SensorStatus, Snoozed)
 from ..outputs.base import StateSnapshot
 
 ONLINE, OFFLINE = "online", "offline"
@@ -34,11 +35,11 @@ REPLAY_SUFFIX = "-replay"
 # tiles; publishing every change would flood a phone) and HoldCue (the buzzer's second-by-second
 # cues of a guided release). DaySummary covers the final RunSummary too.
 PUBLISHED_EVENTS: tuple[type[Event], ...] = (BreakTaken, BreakEnded, AlertOutcome, DaySummary, Calibrated, Remounted,
-                                             SensorStatus, Paused, Resumed, Snoozed, Acknowledged)
+                                             SensorStatus, Paused, Resumed, Snoozed, Acknowledged, PostureNotice)
 
 # Plain retained topics for dashboard tiles, relative to the device's base topic.
 TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/alerts", "today/release_min",
-         "sensor", "alerts")
+         "sensor", "alerts", "storage")
 
 # Tiles that change merely because time passes (whole minutes of sitting).
 CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
@@ -97,6 +98,11 @@ class Topics:
 
     def cmd_result(self, name: str) -> str:
         return f"{self.base}/cmd/{name}/result"
+
+    @property
+    def posture_check(self) -> str:
+        """Retained: whether postures are measured as they should be (``posture_check_payload``)."""
+        return f"{self.base}/posture_check"
 
     @property
     def last_command(self) -> str:
@@ -180,6 +186,7 @@ def tile_values(state: StateSnapshot) -> dict[str, str]:
         "today/release_min": f"{state.release_today_s / 60.0:.1f}",
         "sensor": state.sensor,
         "alerts": alerts_tile(state),
+        "storage": state.storage,
     }
 
 
@@ -201,10 +208,30 @@ def state_payload(state: StateSnapshot) -> dict[str, Any]:
             "release_min": round(state.release_today_s / 60.0, 1),
         },
         "sensor": state.sensor,
+        "storage": state.storage,
         "alerts": alerts_tile(state),
         "paused_until": paused_until and iso(paused_until),
         "snoozed_until": snoozed_until and iso(snoozed_until),
     }
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A topic or name from the network, quoted and cut for a one-line message."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+POSTURE_CHECK_OK = {"code": "ok", "message": "postures are measured from an upright reference"}
+
+
+def posture_check_payload(current: dict[str, str], event: Event) -> dict[str, str]:
+    """The ``posture_check`` after ``event``: a posture notice replaces it; a new upright reference
+    answers the ``uncalibrated`` one."""
+    if isinstance(event, PostureNotice):
+        return {"code": event.code, "message": event.message}
+    if isinstance(event, Calibrated) and current.get("code") == "uncalibrated":
+        return dict(POSTURE_CHECK_OK)
+    return current
 
 
 def last_command_payload(result: dict[str, Any], *, time_iso: str) -> dict[str, Any]:
@@ -221,7 +248,7 @@ def parse_command(topics: Topics, topic: str, payload: bytes, *, retained: bool 
     """Validate one incoming message; returns (name, args) or raises RequestRejected with the reason."""
     name = topics.cmd_name(topic)
     if name is None:
-        raise RequestRejected(f"topic {topic!r} is outside this device's command tree {topics.cmd_filter}")
+        raise RequestRejected(f"topic {_short(topic)} is outside this device's command tree {topics.cmd_filter}")
     lookup(name)  # an unknown name says so first
     if retained:
         raise RequestRejected(f"{name}: retained command ignored (it would repeat on every reconnect); "

@@ -23,6 +23,7 @@ class StateSnapshot:
     alerts_today: int
     release_today_s: float
     sensor: str = "ok"
+    storage: str = "ok"  # the state folder: ok, full, read-only or failing (sitsense.storage)
     paused_until_t: float | None = None
     snoozed_until_t: float | None = None
 

@@ -10,7 +10,8 @@ from typing import Callable, TextIO
 
 from ..durations import format_duration as _hms
 from ..events import (Alert, AlertOutcome, BreakEnded, BreakTaken, Calibrated, DaySummary, Event, HoldCue,
-                      Paused, PostureChanged, Remounted, Resumed, RunSummary, SensorStatus, Snoozed)
+                      Paused, PostureChanged, PostureNotice, Remounted, Resumed, RunSummary, SensorStatus,
+                      Snoozed)
 from .base import StateSnapshot
 
 
@@ -73,6 +74,8 @@ class ConsoleOutput:
             return f"release {ev.exercise_id}: {ev.cue}" + (f" (hold {ev.hold})" if ev.hold else "")
         if isinstance(ev, Calibrated):
             return f"upright reference taken ({ev.source})"
+        if isinstance(ev, PostureNotice):
+            return f"note: {ev.message}"
         if isinstance(ev, Remounted):
             return f"sensor remounted ({ev.angle_deg:.0f} deg turn): taking a new reference"
         if isinstance(ev, SensorStatus):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,4 +43,21 @@ class PostureClassifier(Protocol):
 
     def pop_events(self) -> list[Event]:
         """Calibration and remount events raised since the last call."""
+        ...
+
+
+@runtime_checkable
+class LearnsWearer(Protocol):
+    """A classifier that learns the wearer's own sitting and standing (kept with the day's calibration)."""
+
+    def teach(self, posture: str, gravity_g: np.ndarray) -> None:
+        """A measured still ``posture`` of this wearer (``sitsense calibrate --sit``)."""
+        ...
+
+    def wearer_state(self) -> dict[str, Any]:
+        """What was learned, as JSON-able data for the checkpoint."""
+        ...
+
+    def restore_wearer(self, state: Any) -> None:
+        """Take back what ``wearer_state`` gave (anything unreadable is ignored)."""
         ...

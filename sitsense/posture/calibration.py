@@ -2,11 +2,14 @@
 
 - Explicit: ``sitsense calibrate`` (or the evaluation protocol) hands over the mean acceleration
   of a few seconds of still standing.
-- Still start: without one, the first ``calibration_s`` of stillness is taken as standing (the
-  wearer is asked to stand still after clipping the sensor on).
+- Still start: without one, the first ``calibration_s`` of stillness is a *provisional*
+  reference: the wearer may have sat down before clipping on, so nothing is reported from it
+  (the classifier says ``unknown``) until a sit-down out of that posture confirms it was
+  standing (``confirm``). After a recalibration request (``set_explicit(None)``: the wearer was
+  told to stand still) the next still seconds count at once.
 - Walking: the pelvis is upright while walking, so steady gait gives the upright direction too.
-  Walking replaces a still-start reference that disagrees with it (the wearer sat down first),
-  and serves as the reference when nothing else exists.
+  Walking replaces a provisional still start, and a confirmed one that disagrees with it, and
+  serves as the reference when nothing else exists.
 - Heading: which horizontal direction the pelvis tilts to when sitting depends on where on the
   belt the sensor sits. Still postures tilted by 12-60 degrees (sitting) give that direction; it
   turns the calibrated frame so that "forward" means the wearer's own sitting tilt.
@@ -92,6 +95,8 @@ class UprightReference:
         self.remount_steps = max(1, math.ceil(remount_s / step_s - 1e-9))
         self.up: np.ndarray | None = None
         self.source = ""
+        self.confirmed = False  # a provisional still start is not yet known to have been standing
+        self._asked = False  # a recalibration was asked for: the next still seconds are standing
         self.events: list[Event] = []
         self._still_sum = np.zeros(3)
         self._still_n = 0
@@ -104,16 +109,17 @@ class UprightReference:
         self._head_sum = np.zeros(3)
         self._head_n = 0
         self._head_next = HEADING_FIRST_STEPS
+        self.last_turn: np.ndarray | None = None  # the rotation of the last remount (the wearer model turns with it)
 
     def set_explicit(self, upright_g: np.ndarray | None, t: float = 0.0) -> None:
         """Use (or, with None, forget) an explicit upright reference."""
         if upright_g is None:
-            self.up, self.source = None, ""
+            self.up, self.source, self.confirmed, self._asked = None, "", False, True
             return
         u = np.asarray(upright_g, float)
         if u.shape != (3,) or not np.isfinite(u).all() or np.linalg.norm(u) < 0.3:
             raise ValueError(f"upright reference must be 3 finite numbers near 1 g, got {upright_g!r}")
-        self.up, self.source = _unit(u), "explicit"
+        self.up, self.source, self.confirmed = _unit(u), "explicit", True
         self.events.append(Calibrated(t, "explicit", tuple(float(x) for x in self.up)))
 
     def gait_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
@@ -125,13 +131,21 @@ class UprightReference:
         """Steps whose latest block is still enough to take a reference from."""
         return (std_g[:, 0] < self.still_std_g) & (turn_deg[:, 0] < self.still_turn_deg)
 
+    def confirm(self, t: float) -> bool:
+        """A sit-down left the provisional still start: it was standing. True if that confirmed it."""
+        if self.up is None or self.confirmed or self.source != "still-start":
+            return False
+        self.confirmed = True
+        self.events.append(Calibrated(t, "still-start", tuple(float(x) for x in self.up)))
+        return True
+
     def update(self, t_s: np.ndarray, unit_g: np.ndarray, gait: np.ndarray, still: np.ndarray,
-               valid: np.ndarray, steady: np.ndarray) -> list[tuple[int, np.ndarray | None, np.ndarray | None]]:
+               valid: np.ndarray, steady: np.ndarray) -> list[tuple[int, np.ndarray | None, np.ndarray | None, bool]]:
         """Feed steps: latest block's unit gravity; gait, still (for a reference) and steady (for the heading) flags.
 
-        Returns (step, up, heading) for every step after which the frame changed.
+        Returns (step, up, heading, confirmed) for every step after which the frame changed.
         """
-        changes: list[tuple[int, np.ndarray | None, np.ndarray | None]] = []
+        changes: list[tuple[int, np.ndarray | None, np.ndarray | None, bool]] = []
         i = 0
         m = len(t_s)
         while i < m:
@@ -141,15 +155,15 @@ class UprightReference:
                 idx = np.flatnonzero(valid[i:] & (gait[i:] | (steady[i:] & self._tilted(unit_g[i:])))) + i
             i = m
             for k in idx.tolist():
-                before = (self.up, self.heading)
+                before = (self.up, self.heading, self.confirmed)
                 if gait[k]:
                     self._gait_step(float(t_s[k]), unit_g[k])
                 elif self.up is None:
                     self._still_step(float(t_s[k]), unit_g[k], bool(still[k]))
                 else:
                     self._heading_step(unit_g[k])
-                if self.up is not before[0] or self.heading is not before[1]:
-                    changes.append((k, self.up, self.heading))
+                if self.up is not before[0] or self.heading is not before[1] or self.confirmed != before[2]:
+                    changes.append((k, self.up, self.heading, self.confirmed))
                     if self.up is not before[0]:  # the candidates depend on up: look again from here
                         i = k + 1
                         break
@@ -175,8 +189,10 @@ class UprightReference:
         self._still_sum += g
         self._still_n += 1
         if self._still_n >= self.still_steps:
-            self.up, self.source = _unit(self._still_sum), "still-start"
-            self.events.append(Calibrated(t, "still-start", tuple(float(x) for x in self.up)))
+            self.up, self.source, self.confirmed = _unit(self._still_sum), "still-start", False
+            if self._asked:  # the wearer was asked to stand still for this
+                self._asked = False
+                self.confirm(t)
 
     def _gait_step(self, t: float, g: np.ndarray) -> None:
         self._still_sum[:] = 0.0
@@ -186,13 +202,13 @@ class UprightReference:
             self._walk_n += 1
             if self._walk_n >= self.walk_learn_steps:
                 self._walk_dir = _unit(self._walk_sum)
-                if self.up is None or (self.source == "still-start"
-                                       and angle_deg(self.up, self._walk_dir) > self.walk_disagree_deg):
-                    self.up, self.source = self._walk_dir.copy(), "walking"
+                if self.up is None or (self.source == "still-start" and (
+                        not self.confirmed or angle_deg(self.up, self._walk_dir) > self.walk_disagree_deg)):
+                    self.up, self.source, self.confirmed = self._walk_dir.copy(), "walking", True
                     self.events.append(Calibrated(t, "walking", tuple(float(x) for x in self.up)))
             return
         if self.up is None:  # the reference was dropped (recalibration asked for): walking gives it back
-            self.up, self.source = self._walk_dir.copy(), "walking"
+            self.up, self.source, self.confirmed, self._asked = self._walk_dir.copy(), "walking", True, False
             self.events.append(Calibrated(t, "walking", tuple(float(x) for x in self.up)))
         if angle_deg(g, self._walk_dir) <= self.remount_deg:
             self._off_sum[:] = 0.0
@@ -209,6 +225,8 @@ class UprightReference:
             self._off_sum[:] = 0.0
             self._off_n = 0
             self.up = _unit(turn @ self.up) if self.up is not None else new_dir.copy()
+            self.confirmed = True
+            self.last_turn = turn
             if self.heading is not None:
                 self.heading = _unit(horizontal(self.up, turn @ self.heading))
             self._head_sum = turn @ self._head_sum

@@ -18,17 +18,30 @@ import math
 
 import numpy as np
 
-from ..events import Event
+from ..events import Event, PostureNotice
 from .base import PostureEstimate
 from .calibration import UprightReference, steady_mask
 from .features import BLOCK_S, CONTEXT_S, block_edges, features_from_moments, rotation_to_up, span_moments
 from .model import PostureModel
+from .gate import MovementGate
 from .notworn import NotWornDetector
-from .smoothing import OUTPUT_POSTURES, ForwardFilter
+from .smoothing import OUTPUT_POSTURES, WALK_DOOR_PER_S, ForwardFilter
+from .wearer import WearerModel
 
 _POSTURE_ARRAY = np.array(OUTPUT_POSTURES, dtype=object)
 PROMPT_AFTER_MOVE_S = 6.0  # keep deciding at once this long after a movement out of a sedentary posture
 _PROMPT_POSTURES = frozenset({"sitting", "lying", "unknown", "not_worn"})
+# Without an upright reference nothing tells sitting from standing; a wearer still for this long
+# (no step, no stand-up) is counted as sitting: standing that still for a quarter of an hour is rare.
+ASSUME_SITTING_S = 900.0
+TAUGHT_WEIGHT = 5.0
+UNSEEN_SIT_P = 0.8  # a sit-down whose posture alone the model calls standing at least this surely ...
+UNSEEN_SITS = 3  # ... this often (and at least half the time): sitting and standing look alike
+ALIKE_NOTICE = ("sitting and standing look alike from where the sensor is clipped ({why}): sitsense counts them by "
+                "how you sit down and stand up; for a surer count run 'sitsense calibrate --sit' and clip the "
+                "sensor where the belt follows the pelvis (hardware.md)")
+UNCALIBRATED_NOTICE = ("no upright reference yet: postures are 'unknown' until you run 'sitsense calibrate' "
+                       "(standing still) or walk a few steps; {minutes:g} minutes of stillness count as sitting")
 
 
 class StreamingClassifier:
@@ -37,14 +50,31 @@ class StreamingClassifier:
     def __init__(self, model: PostureModel | None = None, *, step_s: float = 1.0, sample_rate_hz: float = 50.0,
                  calibration_s: float = 5.0, not_worn_s: float = 600.0, emission_power: float = 0.5,
                  leak_per_s: float = 2e-5, still_transition_factor: float = 1e-3, moving_std_g: float = 0.06,
-                 min_coverage: float = 0.5, decide_every_s: float = 0.0):
+                 min_coverage: float = 0.5, decide_every_s: float = 0.0, sequence: bool = True,
+                 gate: MovementGate | None = None, prob_floor: float = 0.02, learn: bool = True,
+                 assume_sitting_s: float = ASSUME_SITTING_S):
         self.model = model if model is not None else PostureModel.load()
         self.step_s = float(step_s)
         self.sample_rate_hz = float(sample_rate_hz)
         self.min_block_samples = max(2, int(min_coverage * sample_rate_hz * BLOCK_S))
         self.reference = UprightReference(step_s=step_s, calibration_s=calibration_s)
-        self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power, leak_per_s=leak_per_s,
-                                    still_transition_factor=still_transition_factor)
+        self.sequence = sequence
+        if sequence:
+            self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power, leak_per_s=leak_per_s,
+                                        prob_floor=prob_floor, group=True, extra_rates=WALK_DOOR_PER_S)
+        else:  # the plain HMM of earlier versions: any movement opens every door, small leaks everywhere
+            self.filter = ForwardFilter(step_s, self.model.prior, emission_power=emission_power, leak_per_s=leak_per_s,
+                                        still_transition_factor=still_transition_factor, leaks=None)
+        self.gate = gate or MovementGate(gait_std_g=moving_std_g)
+        self.wearer = WearerModel() if learn else None
+        self.assume_sitting_s = assume_sitting_s
+        self._still_run_s = 0.0  # stillness without an upright reference (a long one is taken as sitting)
+        self._noticed = False
+        self._alike_noticed = False
+        self._sits = 0  # confident sit-downs seen, and those the model alone would call standing
+        self._unseen_sits = 0
+        self._notices: list[Event] = []
+        self._episode = _EpisodeWatch((0.0, False), np.zeros(0), np.zeros(0, dtype=bool))
         self.moving_std_g = moving_std_g
         self.not_worn = NotWornDetector(not_worn_s=not_worn_s)
         self._rotation: np.ndarray | None = None
@@ -64,9 +94,24 @@ class StreamingClassifier:
         """Use an explicit upright reference (mean acceleration while standing still), or forget it."""
         self.reference.set_explicit(upright_g, self._last_t)
         self._rotation = self._frame()
+        if upright_g is not None and self.wearer is not None:
+            self.wearer.add("standing", np.asarray(upright_g, float))
+
+    def teach(self, posture: str, gravity_g: np.ndarray) -> None:
+        """A measured still posture of this wearer counts like several learned ones."""
+        if self.wearer is not None:
+            self.wearer.add(posture, np.asarray(gravity_g, float), weight=TAUGHT_WEIGHT)
+
+    def wearer_state(self) -> dict:
+        return self.wearer.to_dict() if self.wearer is not None else {}
+
+    def restore_wearer(self, state) -> None:
+        if self.wearer is not None:
+            self.wearer = WearerModel.from_dict(state)
 
     def pop_events(self) -> list[Event]:
         out, self.reference.events = self.reference.events, []
+        out, self._notices = out + self._notices, []
         return out
 
     def process(self, t_s: np.ndarray, accel_g: np.ndarray) -> list[PostureEstimate]:
@@ -127,13 +172,18 @@ class StreamingClassifier:
         ref = self.reference
         gait = ref.gait_mask(std, turn)
         still = ref.still_mask(std, turn)
+        m = len(ends)
         rotations = [self._rotation]
+        confirmed = np.full(m, ref.confirmed if self._rotation is not None else False)
         changes = []
-        for i, up, heading in ref.update(ends, unit[:, 0], gait, still, valid, steady_mask(std, turn)):
+        for i, up, heading, ok in ref.update(ends, unit[:, 0], gait, still, valid, steady_mask(std, turn)):
             changes.append(i)
             rotations.append(self._frame(up, heading))
+            confirmed[i + 1:] = ok and up is not None
+            if self.wearer is not None and ref.last_turn is not None:  # remounted: the wearer's postures turn too
+                self.wearer.rotate(ref.last_turn)
+                ref.last_turn = None
 
-        m = len(ends)
         log_p = np.zeros((m, len(self.model.prior)))
         calibrated = np.zeros(m, dtype=bool)
         bounds = [0] + [i + 1 for i in changes] + [m]
@@ -146,8 +196,20 @@ class StreamingClassifier:
         self._rotation = rotations[-1]
 
         use = valid & calibrated
-        moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
-        probs = self.filter.run(log_p, use, moving)
+        quiet = np.zeros(m, dtype=bool)
+        if self.sequence:
+            mv = self.gate.assess(t, a, ends, self.sample_rate_hz, self.step_s, std, turn)
+            quiet = mv.quiet
+            self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
+            on_commit = lambda i, posture, confident: self._on_commit(  # noqa: E731
+                i, posture, confident, ends, confirmed, log_p[i])
+            probs = self.filter.run(log_p, use, factors=mv.factors, quiet=quiet, unit_g=unit[:, 0],
+                                    steady=still, wearer=self.wearer, on_commit=on_commit)
+            self._episode.finish()
+        else:
+            moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
+            probs = self.filter.run(log_p, use, moving)
+            confirmed[:] = calibrated
         nw, since, suspect = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(m), best]
@@ -155,10 +217,69 @@ class StreamingClassifier:
         out: list[PostureEstimate] = []
         ends_l = ends.tolist()
         for i in range(m):
+            if not confirmed[i] and valid[i] and not nw[i]:
+                self._still_run_s = self._still_run_s + self.step_s if quiet[i] else 0.0
             if nw[i]:
                 out.append(PostureEstimate(ends_l[i], "not_worn", 0.95, since[i]))
-            elif not use[i] or suspect[i]:
-                out.append(PostureEstimate(ends_l[i], "unknown", 0.5))
+            elif not use[i] or suspect[i] or not confirmed[i]:
+                guess = not confirmed[i] and not suspect[i] and self._still_run_s >= self.assume_sitting_s
+                if not confirmed[i] and not self._noticed:
+                    self._noticed = True
+                    self._notices.append(PostureNotice(ends_l[i], "uncalibrated", UNCALIBRATED_NOTICE.format(
+                        minutes=self.assume_sitting_s / 60)))
+                out.append(PostureEstimate(ends_l[i], "sitting", 0.6) if guess and valid[i]
+                           else PostureEstimate(ends_l[i], "unknown", 0.5))
             else:
                 out.append(PostureEstimate(ends_l[i], names[i], float(p_best[i])))
         return out
+
+    def _on_commit(self, i: int, posture: str, confident: bool, ends: np.ndarray, confirmed: np.ndarray,
+                   log_p: np.ndarray) -> bool:
+        """A commit of the filter: a confident sit-down out of a provisional still start confirms it,
+        and one whose posture the model alone would call standing counts towards the alike notice.
+
+        Returns whether the wearer may learn from the commit (only in a confirmed frame).
+        """
+        down = self._episode.down_first_until(i)
+        if (not confirmed[i] and confident and posture == "sitting" and down
+                and self.reference.confirm(float(ends[i]))):
+            confirmed[i:] = True
+        if confirmed[i] and not self._alike_noticed:
+            if confident and posture == "sitting":
+                self._sits += 1
+                p = np.exp(log_p)
+                self._unseen_sits += int(p[1] >= UNSEEN_SIT_P * (p[0] + p[1]))
+            # the wearer learns this commit after the call: ask about the postures it knew before
+            alike = self.wearer is not None and self.wearer.alike()
+            if alike or (self._unseen_sits >= UNSEEN_SITS and 2 * self._unseen_sits >= self._sits):
+                self._alike_noticed = True
+                why = ("your sitting is within a few degrees of your standing" if alike else
+                       f"{self._unseen_sits} of {self._sits} sit-downs looked like standing")
+                self._notices.append(PostureNotice(float(ends[i]), "sit_stand_alike", ALIKE_NOTICE.format(why=why)))
+        return bool(confirmed[i])
+
+
+class _EpisodeWatch:
+    """The strongest hip movement since the last commit, and whether |a| fell before it rose then."""
+
+    def __init__(self, peak: tuple[float, bool], lift: np.ndarray, down_first: np.ndarray):
+        self.peak = peak
+        self.lift = lift
+        self.down_first = down_first
+        self.done = 0
+
+    def _scan(self, upto: int) -> None:
+        for k in range(self.done, upto):
+            if self.lift[k] > self.peak[0]:
+                self.peak = (float(self.lift[k]), bool(self.down_first[k]))
+        self.done = max(self.done, upto)
+
+    def down_first_until(self, i: int) -> bool:
+        """Whether the episode ending at step ``i`` lowered the hip first; starts the next episode."""
+        self._scan(i + 1)
+        down = self.peak[1]
+        self.peak = (0.0, False)
+        return down
+
+    def finish(self) -> None:
+        self._scan(len(self.lift))

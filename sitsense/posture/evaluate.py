@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..traces import LABEL_CODE, LABELS, Trace
-from .base import PostureClassifier, PostureEstimate
+from .base import PostureClassifier
 
 WINDOW_S = 2.56
 HOP_S = 1.28
@@ -126,31 +126,60 @@ def run_classifier(classifier: PostureClassifier, trace: Trace, *, block_s: floa
 
     ``progress(done_s)`` after every block: seconds of the recording classified so far.
     """
-    if reference is not None:
-        classifier.set_reference(reference)
     t = trace.t_s
     edges = np.searchsorted(t, np.arange(t[0], t[-1] + block_s, block_s), side="left")
     edges = np.append(edges[edges < len(t)], len(t))
-    ts: list[float] = []
-    names: list[str] = []
-    ps: list[float] = []
-    flush: Callable[[], list[PostureEstimate]] = getattr(classifier, "flush", lambda: [])
-    blocks = [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo] + [(None, None)]
-    for lo, hi in blocks:
-        got = flush() if lo is None else classifier.process(t[lo:hi], trace.accel_g[lo:hi])
-        for est in got:
-            if est.since_t is not None:
-                k = len(ts)
-                while k > 0 and ts[k - 1] > est.since_t:
-                    k -= 1
-                names[k:] = [est.posture] * (len(names) - k)
-            ts.append(est.t)
-            names.append(est.posture)
-            ps.append(est.p)
+    blocks = ((t[lo:hi], trace.accel_g[lo:hi]) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo)
+    return run_classifier_blocks(classifier, blocks, reference=reference, progress=progress)
+
+
+def run_classifier_blocks(classifier: PostureClassifier, blocks: Iterable[tuple[np.ndarray, np.ndarray]], *,
+                          reference: np.ndarray | None = None,
+                          progress: Callable[[float], None] | None = None) -> Outputs:
+    """``run_classifier`` over blocks ``(t_s, accel_g)`` arriving one by one (a trace read in chunks).
+
+    The outputs are kept compactly (17 bytes a step), so a week of 1 s steps takes 10 MB.
+    """
+    if reference is not None:
+        classifier.set_reference(reference)
+    log = _OutputLog()
+    t0 = None
+    for t, acc in blocks:
+        t0 = t[0] if t0 is None else t0
+        log.add(classifier.process(t, acc))
         classifier.pop_events()
-        if progress is not None and hi is not None:
-            progress(float(t[hi - 1] - t[0]))
-    return Outputs(np.array(ts), np.array(names, dtype=object), np.array(ps))
+        if progress is not None:
+            progress(float(t[-1] - t0))
+    log.add(getattr(classifier, "flush", lambda: [])())
+    classifier.pop_events()
+    return log.outputs()
+
+
+class _OutputLog:
+    """Step outputs as growing arrays; a ``since_t`` estimate rewrites the steps after that time."""
+
+    def __init__(self):
+        self.t: np.ndarray = np.zeros(1024)
+        self.code: np.ndarray = np.zeros(1024, dtype=np.int8)
+        self.p: np.ndarray = np.zeros(1024)
+        self.n = 0
+
+    def add(self, estimates) -> None:
+        for est in estimates:
+            if est.since_t is not None:  # the steps since then become this posture
+                k = int(np.searchsorted(self.t[:self.n], est.since_t, side="right"))
+                self.code[k:self.n] = _OUTPUT_CODE[est.posture]
+            if self.n == len(self.t):
+                self.t, self.code, self.p = (np.resize(a, 2 * len(a)) for a in (self.t, self.code, self.p))
+            self.t[self.n], self.code[self.n], self.p[self.n] = est.t, _OUTPUT_CODE[est.posture], est.p
+            self.n += 1
+
+    def outputs(self) -> Outputs:
+        names = np.array(OUTPUTS, dtype=object)
+        return Outputs(self.t[:self.n].copy(), names[self.code[:self.n]], self.p[:self.n].copy())
+
+
+_OUTPUT_CODE = {name: i for i, name in enumerate(OUTPUTS)}
 
 
 # ---------------------------------------------------------------- scoring
@@ -167,12 +196,20 @@ def segments(labels: np.ndarray) -> list[tuple[int, int, int]]:
 
 def score(trace: Trace, outputs: Outputs, step_s: float = 1.0) -> Tally:
     """Score one labelled recording's outputs by the protocol."""
-    tally = Tally()
     if trace.labels is None:
-        return tally
+        return Tally()
     t = trace.t_s
-    dt = 1.0 / trace.sample_rate_hz
-    segs = [(LABELS[c], t[a], t[b - 1] + dt) for c, a, b in segments(trace.labels) if c >= 0]
+    runs = [(c, float(t[a]), float(t[b - 1])) for c, a, b in segments(trace.labels)]
+    sitting = int(np.count_nonzero(trace.labels == LABEL_CODE["sitting"]))
+    return score_runs(runs, outputs, 1.0 / trace.sample_rate_hz, sitting, step_s)
+
+
+def score_runs(runs: list[tuple[int, float, float]], outputs: Outputs, dt: float, sitting_samples: int,
+               step_s: float = 1.0) -> Tally:
+    """``score`` from the recording's label runs (code, first sample's t, last sample's t), its
+    sample period and its count of sitting samples: all a trace read in chunks has to keep."""
+    tally = Tally()
+    segs = [(LABELS[c], a, b + dt) for c, a, b in runs if c >= 0]
     for name, s0, s1 in segs:
         if name not in SCORED:
             continue
@@ -190,9 +227,8 @@ def score(trace: Trace, outputs: Outputs, step_s: float = 1.0) -> Tally:
         if kind is None or new_start - old_end > BRIDGE_S:
             continue
         tally.transitions.append((kind, *_found(outputs, new, old_end, new_start)))
-    if trace.labels is not None:
-        tally.sitting_true_s = float(np.count_nonzero(trace.labels == LABEL_CODE["sitting"])) * dt
-        tally.sitting_pred_s = float(np.count_nonzero(outputs.posture == "sitting")) * step_s
+    tally.sitting_true_s = float(sitting_samples) * dt
+    tally.sitting_pred_s = float(np.count_nonzero(outputs.posture == "sitting")) * step_s
     return tally
 
 

@@ -1,12 +1,23 @@
-"""Online temporal smoothing: an HMM forward filter whose only doors between postures are transitions.
+"""The sequence filter: an HMM forward pass whose only doors between postures are their movements.
 
 Hidden states are the four postures and the six postural transitions (``model.STATES``). A
-posture is left only through a transition state (sitting -> sit_to_stand -> standing), so a
-stand-to-sit movement followed by stillness moves the belief to sitting even when the final tilt
-alone is ambiguous, and a still posture cannot flicker. Walking and standing switch directly.
-Small leaks between postures let the filter recover when a transition was missed. A posture
-change needs movement: on steps whose whole context is still, the transition states are all but
-ruled out, so a long ambiguous posture cannot drift into another through a made-up transition.
+posture is left only through a transition state (sitting -> sit_to_stand -> standing), and a
+transition state is only possible while the hip is lifted or lowered (``gate.py``): a shift in
+the chair, slumping or perching turns the pelvis without that, so however much a still posture
+comes to look like another one, it cannot become it. Walking and standing switch directly; gait
+ends a missed stand-up (a leak from sitting or lying into walking), and sitting and lying leak
+into each other (both sedentary). There is no other leak.
+
+Evidence that a window sees again and again is not new evidence: after a movement the filter
+weighs the movement and the posture it ends in, and at the first quiet step (no lift, no turn)
+commits to the likeliest posture; while it stays quiet, nothing changes. The model's posterior
+is used per movement direction (rising, lowering, rolling between sitting and lying), since
+where the movement starts and ends is known from the sequence, and sitting and standing are
+never taken as certain (``prob_floor``): a wearer the model never saw may look like the other.
+
+The wearer (``wearer.py``) is taught every posture entered through a confident movement and
+weighs in on steady steps after a movement. ``sequence=False`` in the classifier gives the plain
+HMM of earlier versions (any movement opens every door, small leaks everywhere), for comparison.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model import STATES
+from .wearer import WearerModel
 
 _S = {name: i for i, name in enumerate(STATES)}
 # Per-second rates of leaving one state for another (transition states last about 3 s).
@@ -28,23 +40,33 @@ _RATES_PER_S = {
     ("stand_to_lie", "lying"): 0.35, ("lie_to_stand", "standing"): 0.35,
     ("sit_to_stand", "walking"): 0.05, ("lie_to_stand", "walking"): 0.05,
 }
-_LEAK_PER_S = 2e-5  # between any two postures without a transition (recovers from a missed one)
-# Each state reports as a posture: a transition still counts as the posture it leaves.
+# People sit down at the end of a walk: in the sequence filter as readily as from standing still.
+WALK_DOOR_PER_S = {("walking", "stand_to_sit"): 0.02, ("walking", "stand_to_lie"): 0.005}
+_LEAK_PER_S = 2e-5  # between two postures without a transition (recovers from a missed one)
+LEAKS = (("sitting", "walking"), ("lying", "walking"), ("sitting", "lying"), ("lying", "sitting"))
+# Each state reports as a posture: a transition still counts as the posture it leaves ...
 REPORTED_AS = {"stand_to_sit": "standing", "sit_to_stand": "sitting", "sit_to_lie": "sitting",
                "lie_to_sit": "lying", "stand_to_lie": "standing", "lie_to_stand": "lying"}
+# ... and leads to the posture it enters (what a commit counts it as).
+DESTINATION = {"stand_to_sit": "sitting", "sit_to_stand": "standing", "sit_to_lie": "lying",
+               "lie_to_sit": "sitting", "stand_to_lie": "lying", "lie_to_stand": "standing"}
 OUTPUT_POSTURES = ("sitting", "standing", "walking", "lying")
 
 
-def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S) -> np.ndarray:
-    """Row-stochastic (C, C) matrix of state changes over one step of ``step_s`` seconds."""
+def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S, leaks=LEAKS,
+                      extra_rates: dict[tuple[str, str], float] | None = None) -> np.ndarray:
+    """Row-stochastic (C, C) matrix of state changes over one step of ``step_s`` seconds.
+
+    ``leaks`` lists the posture pairs that leak (None: every pair); ``extra_rates`` override rates.
+    """
     n = len(STATES)
     rate = np.zeros((n, n))
-    for (a, b), r in _RATES_PER_S.items():
+    for (a, b), r in {**_RATES_PER_S, **(extra_rates or {})}.items():
         rate[_S[a], _S[b]] = r
-    for i in range(4):
-        for j in range(4):
-            if i != j and rate[i, j] == 0.0:
-                rate[i, j] = leak_per_s
+    for a, b in (leaks if leaks is not None else
+                 [(x, y) for x in STATES[:4] for y in STATES[:4] if x != y]):
+        if rate[_S[a], _S[b]] == 0.0:
+            rate[_S[a], _S[b]] = leak_per_s
     total = rate.sum(axis=1)
     stay = np.exp(-total * step_s)
     a_mat = np.where(total[:, None] > 0, rate / np.maximum(total[:, None], 1e-12), 0.0) * (1 - stay)[:, None]
@@ -52,25 +74,44 @@ def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S) -> np.ndar
     return a_mat
 
 
-def report_matrix() -> np.ndarray:
-    """(C, 4) 0/1 matrix summing state probabilities into the reported postures."""
+def report_matrix(as_posture: dict[str, str] = REPORTED_AS) -> np.ndarray:
+    """(C, 4) 0/1 matrix summing state probabilities into postures (a transition as ``as_posture`` says)."""
     m = np.zeros((len(STATES), len(OUTPUT_POSTURES)))
     for i, name in enumerate(STATES):
-        m[i, OUTPUT_POSTURES.index(REPORTED_AS.get(name, name))] = 1.0
+        m[i, OUTPUT_POSTURES.index(as_posture.get(name, name))] = 1.0
     return m
 
 
 class ForwardFilter:
-    """HMM forward pass over steps; keeps its belief across blocks."""
+    """HMM forward pass over steps; keeps its belief across blocks.
+
+    With ``factors`` and ``quiet`` (from the movement, see the module docstring) it is the sequence
+    filter: a quiet step after a movement commits the likeliest posture, and quiet steps after a
+    commit change nothing. With a ``wearer`` it also weighs the wearer's own sitting and standing
+    orientations on steady steps, and teaches it the postures entered through a confident movement.
+    """
 
     def __init__(self, step_s: float, prior: np.ndarray, *, emission_power: float = 0.7,
-                 leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3):
-        self.transition = transition_matrix(step_s, leak_per_s)
+                 leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3, leaks=LEAKS,
+                 prob_floor: float = 0.0, group: bool = False, extra_rates: dict | None = None,
+                 confident: float = 0.5, relearn_steps: int = 60, wearer_power: float = 1.0):
+        self.transition = transition_matrix(step_s, leak_per_s, leaks, extra_rates)
         self.log_prior = np.log(np.asarray(prior, float))
         self.emission_power = emission_power
         self.still_transition_factor = still_transition_factor
         self.report = report_matrix()
+        self.destination = report_matrix(DESTINATION)
+        self.prob_floor = prob_floor
+        self.group = group
+        self.confident = confident
+        self.relearn_steps = relearn_steps
+        self.wearer_power = wearer_power
         self.belief = self.initial_belief()
+        self.frozen = False  # committed and quiet since: nothing changes until the next movement
+        self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
+        self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
+        self.since_learned = 0
+        self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
 
     @staticmethod
     def initial_belief() -> np.ndarray:
@@ -80,26 +121,112 @@ class ForwardFilter:
 
     def reset(self) -> None:
         self.belief = self.initial_belief()
+        self.frozen = False
+        self.episode_max[:] = 0.0
+        self.learning = None
 
-    def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None) -> np.ndarray:
+    def likelihoods(self, log_proba: np.ndarray) -> np.ndarray:
+        """Relative likelihood (m, C) of each state from the model's log-probabilities."""
+        if self.group:  # the movement's direction, not its start or end: those come from the sequence
+            p = np.exp(log_proba)
+            up, down, roll = p[:, 5] + p[:, 9], p[:, 4] + p[:, 8], p[:, 6] + p[:, 7]
+            p[:, 5] = p[:, 9] = up
+            p[:, 4] = p[:, 8] = down
+            p[:, 6] = p[:, 7] = roll
+            p /= p.sum(axis=1, keepdims=True)
+            log_proba = np.log(np.maximum(p, 1e-300))
+        if self.prob_floor:  # sitting and standing: a wearer the model never saw may look like the other
+            p = np.exp(log_proba)
+            p[:, :2] += self.prob_floor
+            log_proba = np.log(p / p.sum(axis=1, keepdims=True))
+        return np.exp((log_proba - self.log_prior) * self.emission_power)
+
+    def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
+            factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
+            unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
+            wearer: WearerModel | None = None, on_commit=None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
-        Invalid steps (too few samples) only let time pass; on steps not ``moving`` the transition
-        states' likelihood is scaled by ``still_transition_factor``.
+        Invalid steps (too few samples) only let time pass. ``moving`` (the plain HMM): on steps not
+        moving the transition states' likelihood is scaled by ``still_transition_factor``.
+        ``factors`` (m, C) scale each state's likelihood by how well the step's movement fits it;
+        ``quiet`` marks steps without movement; ``unit_g`` and ``steady`` give the posture's gravity
+        direction and whether it is held still, for the ``wearer``. ``on_commit(step, posture,
+        confident)`` hears every commit and says whether the wearer may learn from it.
         """
-        like = np.exp((log_proba - self.log_prior) * self.emission_power)
+        like = self.likelihoods(log_proba)
         if moving is not None:
             like[~moving, 4:] *= self.still_transition_factor
+        if factors is not None:
+            like *= factors
         like /= like.max(axis=1, keepdims=True)
-        out = np.empty((len(like), len(STATES)))
+        m = len(like)
+        out = np.empty((m, len(STATES)))
         b = self.belief
         a_mat = self.transition
-        for i in range(len(like)):
+        self.commits = []
+        sequence = quiet is not None
+        personal = wearer is not None and unit_g is not None and steady is not None
+        llr = self._wearer_evidence(wearer, unit_g, steady, 0) if personal else None
+        for i in range(m):
+            if sequence and quiet[i] and self.frozen:
+                out[i] = b
+                if personal and self.learning and steady[i]:
+                    self.since_learned += 1
+                    if self.since_learned >= self.relearn_steps:  # the bout goes on: follow its shifts
+                        wearer.add(self.learning, unit_g[i], count=False)
+                        self.since_learned = 0
+                        llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
+                continue
+            self.frozen = False
             b = b @ a_mat
             if valid[i]:
-                b = b * like[i]
+                li = like[i]
+                if llr is not None and llr[i]:
+                    li = li.copy()
+                    li[0] *= np.exp(0.5 * self.wearer_power * llr[i])
+                    li[1] *= np.exp(-0.5 * self.wearer_power * llr[i])
+                b = b * li
                 s = b.sum()
                 b = b / s if s > 0 else self.initial_belief()
+                if sequence:
+                    np.maximum(self.episode_max, b[4:], out=self.episode_max)
+                    if quiet[i]:
+                        b = self._commit(i, b, wearer if personal else None, unit_g, on_commit)
+                        if personal and self.learning:
+                            llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
             out[i] = b
         self.belief = b
         return out @ self.report
+
+    def _commit(self, i: int, b: np.ndarray, wearer: WearerModel | None, unit_g: np.ndarray | None,
+                on_commit=None) -> np.ndarray:
+        """Settle on the likeliest posture after a movement; learn it if its entry was confident."""
+        best = int(np.argmax(b @ self.destination))  # a movement still under way counts where it leads
+        posture = STATES[best]
+        e = dict(zip(STATES[4:], self.episode_max))
+        confident = ((posture == "sitting" and e["stand_to_sit"] >= self.confident)
+                     or (posture == "standing" and e["sit_to_stand"] >= self.confident))
+        self.commits.append((i, posture, confident))
+        if on_commit is not None and not on_commit(i, posture, confident):
+            wearer = None
+            confident = False
+        self.learning = posture if confident else (self.learning if posture == self.learning else None)
+        if confident and wearer is not None:
+            wearer.add(posture, unit_g[i])
+            self.since_learned = 0
+        committed = np.zeros_like(b)
+        committed[best] = 1.0
+        self.frozen = True
+        self.episode_max[:] = 0.0
+        return committed
+
+    @staticmethod
+    def _wearer_evidence(wearer: WearerModel, unit_g: np.ndarray, steady: np.ndarray, i0: int) -> np.ndarray:
+        """The wearer's log evidence for sitting over standing on the steady steps from ``i0`` on."""
+        out = np.zeros(len(unit_g) - i0)
+        if wearer.ready() and len(out):
+            sel = np.flatnonzero(steady[i0:])
+            if len(sel):
+                out[sel] = wearer.log_ratio(unit_g[i0:][sel])
+        return out

@@ -147,7 +147,6 @@ class MPU6050Emulator:
             self._player: TracePlayer | None = trace
         else:
             self._player = TracePlayer.of(trace) if trace is not None and len(trace) else None
-        self._trace_end_s = self._player.end_s if self._player is not None else math.inf
         self._power_on(self.created_s)
 
     # ------------------------------------------------------------------ chip state
@@ -247,9 +246,17 @@ class MPU6050Emulator:
                 self.resets += 1
         self._sample_until(t)
 
-    def _k_stop(self) -> float:
-        """The last tick with trace left to play (inf if none ends)."""
+    @property
+    def _trace_end_s(self) -> float:
+        """The trace's last sample, in seconds from its first (inf: no trace, or its end not read yet)."""
+        return self._player.end_s if self._player is not None else math.inf
+
+    def _k_stop(self, until_s: float) -> float:
+        """The last tick with trace left to play (inf if none ends before ``until_s``)."""
         if self._player is None or self.end != "stop" or self._origin_s is None:
+            return math.inf
+        self._player.look_ahead(until_s - self._origin_s)  # a streamed trace's end is known once read
+        if math.isinf(self._trace_end_s):
             return math.inf
         return math.floor((self._origin_s + self._trace_end_s + 1e-6 - self._anchor_s) / self.period_s + 1e-9)
 
@@ -270,7 +277,7 @@ class MPU6050Emulator:
         fifo_on = frame > 0 and self._fifo_writable
         if self._origin_s is None and fifo_on:  # the trace starts with the first sample the FIFO gets
             self._origin_s = float(self._anchor_s + k_first * period)
-        stop = self._k_stop()
+        stop = self._k_stop(until_s)
         if stop < k_end:  # no samples once the trace is over
             k_end = int(stop)
         if k_end < k_first:
@@ -451,8 +458,12 @@ class MPU6050Emulator:
         self._armed.append((register, fault))
 
     def _sleep_until(self, t: float) -> None:
+        """Let the clock reach ``t``: a simulated clock is moved on; a real-time one passes by itself
+        while we compute, so it is waited on only when the OS can sleep that briefly (1 ms)."""
         dt = t - self.clock.monotonic()
-        if dt > 0:
+        if dt <= 0:
+            return
+        if hasattr(self.clock, "advance_to") or dt / (getattr(self.clock, "speed", None) or 1.0) >= 0.001:
             self.clock.sleep(dt)
 
     def _begin(self, addr: int, reg: int | None) -> BusFault | None:
@@ -517,7 +528,8 @@ class MPU6050Emulator:
             out = self._read_regs(reg, n)
             t += n * BITS_PER_BYTE * bit_s + stall_s
             self.stalled_s += stall_s
-        self._pointer = reg if reg == R.FIFO_R_W else self._pointer
+        if reg == R.FIFO_R_W:
+            self._pointer = reg  # it does not advance past the FIFO
         self._finish(t, fault)
         return out
 

@@ -213,11 +213,14 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
         emulator = MPU6050Emulator(clock=clock, trace=player, address=cfg.address, **emulator_options)
         driver = MPU6050(bus=emulator, bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=rate_hz,
                          range_g=cfg.range_g, clock=clock)
-        # A little slack past the trace's end so the last samples are read; exhaustion stops it sooner.
-        limit_s = player.end_s + cfg.poll_interval_s + 1.0
-        source = LiveSource(driver, clock=clock, poll_interval_s=cfg.poll_interval_s,
-                            stop_after_s=min(seconds, limit_s) if seconds else limit_s,
-                            exhausted=lambda: emulator.exhausted, spec=f"fake:{path}", emulator=emulator)
+        # It stops once the trace is played out, or (should the FIFO never drain) a little past its end.
+        slack_s = cfg.poll_interval_s + 1.0
+
+        def played_out() -> bool:
+            return emulator.exhausted or (emulator.world_s or 0.0) > player.end_s + slack_s
+
+        source = LiveSource(driver, clock=clock, poll_interval_s=cfg.poll_interval_s, stop_after_s=seconds,
+                            exhausted=played_out, spec=f"fake:{path}", emulator=emulator)
     if connect:
         source.open()
     return source
@@ -226,9 +229,9 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
 def _fake_trace(path: str, cfg: SensorConfig, *, seed: int = 0):
     """(a TracePlayer, its sample rate, its start_time) for ``fake:PATH`` or ``fake:plan:...``.
 
-    Both are streamed, so a fake sensor holds a chunk of its trace, not the whole. A trace file is
-    read through once first: every line is checked (a bad one stops the command before the sensor
-    starts, not hours into a run) and its first and last times are known.
+    Both are streamed, so a fake sensor holds a chunk of its trace, not the whole, and starts at
+    once (a restarted service joins its day without reading it first); a bad line of the file
+    stops the command, named, when the chip gets to it.
     """
     from .playback import TracePlayer
 
@@ -244,6 +247,4 @@ def _fake_trace(path: str, cfg: SensorConfig, *, seed: int = 0):
     from ..trace_reader import TraceReader
 
     reader = TraceReader(path)
-    span = reader.summary()
-    player = TracePlayer(reader.chunks(), first_t_s=span.first_t_s, last_t_s=span.last_t_s)
-    return player, reader.sample_rate_hz, reader.start_time
+    return TracePlayer(reader.chunks()), reader.sample_rate_hz, reader.start_time

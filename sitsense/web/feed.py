@@ -149,7 +149,8 @@ class WebFeed:
         page["alert"] = self._alert
         release = self._release
         if release is not None and state is not None:
-            release = {**release, "ends_in_s": round(max(0.0, release["t"] + release["phase_s"] - state.t), 1)}
+            left = min(release["phase_s"], max(0.0, release["t"] + release["phase_s"] - state.t))
+            release = {**release, "ends_in_s": round(left, 1)}
         page["release"] = release
         page["timeline"] = self._timeline
         self.version += 1

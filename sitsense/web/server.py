@@ -368,9 +368,10 @@ class WebServer:
         for q in list(self._streams):
             try:
                 q.put_nowait(data)
-            except asyncio.QueueFull:
+            except asyncio.QueueFull:  # this page fell behind: end its stream, it reconnects and catches up
                 self._streams.discard(q)
-                q._queue.clear()  # type: ignore[attr-defined]
+                while not q.empty():
+                    q.get_nowait()
                 q.put_nowait(None)
 
     # -- commands -----------------------------------------------------------------------------

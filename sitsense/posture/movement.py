@@ -1,0 +1,81 @@
+"""Hip movement: how much the body was lifted or lowered, which a turn of the pelvis cannot fake.
+
+Standing up pushes the hip up and stops it (the magnitude |a| first rises above 1 g, then falls
+below); sitting down does the reverse. A shift in the chair, slumping or sitting up straight
+only turns the sensor, and a turn leaves |a| at 1 g. So the largest range of |a| (smoothed over
+``SMOOTH_S``) within any one second of a step's context measures the movement that can change a
+posture. Measured on HAPT: every labelled sit-to-stand and stand-to-sit reaches at least 0.10 g,
+while 99.9% of steps whose context lies inside a sitting segment stay under 0.13 g (99% under 0.06).
+
+Pure numpy and causal: a step needs the samples of its context and ``SMOOTH_S`` before it,
+which the streaming classifier keeps, so results do not depend on how samples come in blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import CONTEXT_S
+
+SMOOTH_S = 0.2
+HALF_S = 0.5  # sub-blocks: the range over any two neighbours is a sliding one-second range
+_HALVES = int(round(CONTEXT_S / HALF_S))
+
+
+def smoothed_magnitude_g(accel_g: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    """|a| through a causal moving average of ``SMOOTH_S`` (shorter at the very start)."""
+    mag = np.sqrt(np.einsum("ij,ij->i", accel_g, accel_g))
+    n = max(1, int(round(SMOOTH_S * sample_rate_hz)))
+    c = np.concatenate([[0.0], np.cumsum(mag)])
+    k = np.arange(1, len(mag) + 1)
+    lo = np.maximum(k - n, 0)
+    return (c[k] - c[lo]) / (k - lo)
+
+
+def lift_range_g(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sample_rate_hz: float,
+                 step_s: float = 1.0) -> np.ndarray:
+    """Largest one-second range of smoothed |a| within the context of each step ending at ``ends_s``."""
+    return sliding_ranges_g(t_s, accel_g, ends_s, sample_rate_hz, step_s).max(axis=1)
+
+
+def sliding_ranges_g(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sample_rate_hz: float,
+                     step_s: float = 1.0) -> np.ndarray:
+    """(m, 7) ranges of smoothed |a| over each one second of a step's context, half a second apart (oldest first).
+
+    ``ends_s`` must be evenly spaced by ``step_s``, a whole number of half seconds.
+    """
+    return hip_movement(t_s, accel_g, ends_s, sample_rate_hz, step_s)[0]
+
+
+def hip_movement(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sample_rate_hz: float,
+                 step_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``sliding_ranges_g`` and, per step, whether |a| fell before it rose within the context.
+
+    Sitting down lowers the hip first (|a| dips below 1 g, then peaks as the fall is stopped);
+    standing up lifts it first. In HAPT the lowest half second of the context comes before the
+    highest in 83% of stand-to-sit transitions and after it in 94% of sit-to-stand ones.
+    """
+    m = len(ends_s)
+    if m == 0 or len(t_s) == 0:
+        return np.zeros((m, _HALVES - 1)), np.zeros(m, dtype=bool)
+    per_step = int(round(step_s / HALF_S))
+    n_sub = per_step * (m - 1) + _HALVES
+    edges = ends_s[0] - CONTEXT_S + HALF_S * np.arange(n_sub + 1)
+    idx = np.searchsorted(t_s, edges, side="right")
+    mag = smoothed_magnitude_g(accel_g, sample_rate_hz)
+    lo, hi = idx[:-1], idx[1:]
+    filled = hi > lo
+    mx = np.full(n_sub, -np.inf)
+    mn = np.full(n_sub, np.inf)
+    if filled.any():
+        # non-empty spans are contiguous and in order: each ends where the next one starts
+        starts = lo[filled]
+        upto = mag[:hi[filled][-1]]
+        mx[filled] = np.maximum.reduceat(upto, starts)
+        mn[filled] = np.minimum.reduceat(upto, starts)
+    pair = np.maximum(mx[1:], mx[:-1]) - np.minimum(mn[1:], mn[:-1])  # (n_sub - 1,)
+    pair[~np.isfinite(pair)] = 0.0
+    ranges = np.lib.stride_tricks.sliding_window_view(pair, _HALVES - 1)[::per_step][:m]
+    hi_k = np.lib.stride_tricks.sliding_window_view(np.where(filled, mx, -np.inf), _HALVES)[::per_step][:m]
+    lo_k = np.lib.stride_tricks.sliding_window_view(np.where(filled, mn, np.inf), _HALVES)[::per_step][:m]
+    return ranges, lo_k.argmin(axis=1) < hi_k.argmax(axis=1)
