@@ -3,7 +3,8 @@
 A user's file holds only the keys it changes; everything else keeps its default. Problems are
 collected and reported together, one line each, naming the file, the key path, the value and
 what is allowed. ``config/sitsense.toml`` is generated from these dataclasses (``sitsense
-config-defaults``), so the documented defaults can never drift from the code.
+config-defaults``), so the documented defaults can never drift from the code. Longer than most
+modules on purpose: most of it is that declaration, every key with its documentation, in one place.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class BuzzerConfig:
                     "'vibration' motor (PWM through a transistor)", choices=("active", "tonal", "vibration"))
     pin: int = key(17, "output GPIO (BCM number)", lo=2, hi=27)
     button_enabled: bool = key(False, "a push button: press snoozes, long press pauses 1 h, "
-                               "double press starts the guided release")
+                               "double press starts the guided release, three presses recalibrate")
     button_pin: int = key(27, "button GPIO (BCM number), wired to ground", lo=2, hi=27)
     quiet_hours: str = key("21:00-07:00", "no sound in this local time window (HH:MM-HH:MM; "
                            "equal ends disable it)", pattern=_HHMM_RANGE.pattern)
@@ -109,7 +110,8 @@ class BuzzerConfig:
     vibration_duty: float = key(0.8, "motor strength of a vibration motor (PWM duty)", lo=0.2, hi=1.0)
     long_press_s: float = key(1.5, "holding the button this long pauses alerts for an hour", unit="s",
                               lo=0.5, hi=5.0)
-    double_press_s: float = key(0.4, "two presses within this time start the guided release", unit="s",
+    double_press_s: float = key(0.4, "presses this close together count as one gesture (two: the guided "
+                                "release, three: recalibrate)", unit="s",
                                 lo=0.15, hi=1.0)
 
 
@@ -165,8 +167,9 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: str = key("", "state database; empty uses sitsense.db in $STATE_DIRECTORY (systemd), else in "
-                    "$XDG_STATE_HOME/sitsense, else in ~/.local/state/sitsense")
+    path: str = key("", "state database; every state file goes beside it. Empty uses sitsense.db in "
+                    "$STATE_DIRECTORY (systemd), else /var/lib/sitsense (root, or this file is "
+                    "/etc/sitsense/sitsense.toml), else $XDG_STATE_HOME/sitsense, else ~/.local/state/sitsense")
     checkpoint_s: float = key(60.0, "most counting lost in a power cut; writes happen this often",
                               unit="s", lo=5.0, hi=3600.0)
 

@@ -207,12 +207,29 @@ def check_samples(source, seconds: float) -> list[Check]:
     return checks
 
 
+def check_state(cfg: Config) -> Check:
+    """Where this command finds the state (the service's, for root or the installed config) and the
+    calibration in it."""
+    from .paths import calibration_path, state_dir
+    from .sensor.reference import load_reference
+
+    folder = state_dir(cfg)
+    try:
+        ref = load_reference(calibration_path(cfg))
+    except SitsenseError as exc:
+        return Check("calibration", "fail", str(exc), "stand upright and still and run 'sudo sitsense calibrate'")
+    if ref is None:
+        return Check("calibration", "skip", f"none stored in {folder} (the service takes the first still seconds "
+                     "as upright); stand upright and still and run 'sudo sitsense calibrate'")
+    return Check("calibration", "pass", f"in {folder}, taken {ref.time or 'at an unknown time'}")
+
+
 def check_state_folder(cfg: Config) -> Check:
     """The state folder takes a write (a full or read-only card only shows when writing)."""
     from .paths import state_dir
     from .storage import OK, probe
 
-    status, detail = probe(state_dir(cfg.store))
+    status, detail = probe(state_dir(cfg))
     if status == OK:
         return Check("state folder", "pass", detail)
     return Check("state folder", "fail", detail,
@@ -235,14 +252,14 @@ def check_posture(cfg: Config, state: str | os.PathLike | None = None) -> Check:
     fix = ("run 'sitsense calibrate --sit' (stand still, then sit still) and clip the sensor where the belt "
            "follows the pelvis (hardware.md)")
     try:
-        ref = load_reference(calibration_path(cfg.store))
+        ref = load_reference(calibration_path(cfg))
     except SitsenseError:
         ref = None
     tilt = sitting_tilt_deg(ref) if ref is not None else None
     if tilt is not None and tilt < ALIKE_DEG:
         return Check("posture check", "note", f"calibrate --sit measured sitting only {tilt:.1f} degrees from "
                      "standing: sitsense counts it by how you sit down and stand up", fix)
-    db = Path(state) if state else db_path(cfg.store)
+    db = Path(state) if state else db_path(cfg)
     notices = []
     if db.exists():
         since = (datetime.now().astimezone() - timedelta(days=POSTURE_NOTICE_DAYS)).isoformat(timespec="seconds")
@@ -276,7 +293,11 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     else:
         checks.append(Check("I2C enabled", "skip", "fake sensor"))
         checks.append(Check("I2C access", "skip", "fake sensor"))
-    if all(c.status != "fail" for c in checks):
+    holder = service_holding_the_sensor(cfg) if kind == "mpu6050" else None
+    if holder is not None:  # two drivers on one chip would corrupt the service's stream
+        checks.append(Check("sensor answering", "skip", f"the running service{holder} reads it; not opened a "
+                            "second time (stop it, 'sudo systemctl stop sitsense', to check the sensor itself)"))
+    elif all(c.status != "fail" for c in checks):
         source = open_source(spec, cfg.sensor, speed=speed, seconds=seconds, connect=False)
         sensor = check_sensor(source)
         checks.append(sensor)
@@ -290,6 +311,19 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     checks.append(gpio)
     checks.append(check_mqtt(cfg))
     checks.append(check_web(cfg, fake=kind != "mpu6050"))
+    if kind == "mpu6050":  # a fake sensor's run keeps no state (see README, "Where state lives")
+        checks.append(check_state(cfg))
     checks.append(check_state_folder(cfg))
     checks.append(check_posture(cfg))
     return checks
+
+
+def service_holding_the_sensor(cfg: Config) -> str | None:
+    """' (pid N)' (or '') when a service runs on this config's state, else None."""
+    from .paths import db_path
+    from .persistence import lock_holder
+
+    holder = lock_holder(db_path(cfg))
+    if holder is None:
+        return None
+    return f" (pid {holder})" if holder else ""

@@ -28,6 +28,7 @@ from .errors import StoreError
 from .storage import StorageHealth, is_storage_error
 from .events import Acknowledged, Alert, Calibrated, DaySummary, Event, HoldCue, RunSummary
 from .outputs.base import StateSnapshot
+from .paths import beside
 from .posture import PostureClassifier
 from .posture.base import LearnsWearer
 from .store import Store
@@ -270,7 +271,7 @@ class StateLock:
 
     def __init__(self, db: str | os.PathLike):
         self.db = Path(db)
-        self.path = Path(str(self.db) + ".lock")
+        self.path = beside(self.db, ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> "StateLock":
@@ -326,6 +327,25 @@ class StateLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def lock_holder(db: str | os.PathLike[str]) -> int | None:
+    """Who runs a service on ``db`` now: the holder's pid (0 if unknown), or None when nobody holds
+    its lock. Creates nothing; a lock file this user may not read counts as nobody (the caller then
+    meets the service's permissions elsewhere)."""
+    try:
+        fd = os.open(beside(db, ".lock"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a service holds it exclusively
+    except OSError:
+        return _read_pid(fd) or 0
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> int | None:

@@ -13,7 +13,8 @@ same number of digits on every line (what sitsense writes: fixed decimals), the 
 pulled out with one ``bytes.translate`` and turned into numbers by a matrix product, so the
 numbers come out exactly as ``float()`` would read them. Other layouts go through numpy's
 integer parser, and anything unusual (blank lines, spaces, exponents, bad lines) through a
-line-by-line reader that also names the first bad line.
+line-by-line reader that also names the first bad line. One module on purpose, though long: the
+fast paths and the line-by-line reader must agree on every sample and every message.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from .sensor.source import SampleSource
 from .service import Service
 
 if TYPE_CHECKING:
+    from .control_socket import ControlServer
     from .mqtt.client import MqttOutput
     from .outputs.buzzer import BuzzerOutput
     from .persistence import StateKeeper
@@ -42,7 +43,7 @@ def attach_store(service: Service, cfg: Config, path: str | os.PathLike[str] | N
     from .paths import db_path
     from .store import Store
 
-    store = Store(path or db_path(cfg.store)).open()  # in memory if the folder takes no writes (service.storage)
+    store = Store(path or db_path(cfg)).open()  # in memory if the folder takes no writes (service.storage)
     keeper = StateKeeper(store, service.tracker, checkpoint_s=cfg.store.checkpoint_s, classifier=service.classifier,
                          storage=service.storage)
     service.outputs.append(keeper)
@@ -50,7 +51,7 @@ def attach_store(service: Service, cfg: Config, path: str | os.PathLike[str] | N
 
 
 def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, device_id: str | None = None,
-                connect_timeout_s: float = 5.0) -> MqttOutput:
+                connect_timeout_s: float = 5.0, outbox: str | None = None) -> MqttOutput:
     """Build the MQTT output from ``cfg``, route its commands into ``service``, start it, add it.
 
     Live (default): client id ``sitsense-<device>``, the persistent outbox in the state folder;
@@ -74,11 +75,29 @@ def attach_mqtt(service: Service, cfg: Config, *, simulated: bool = False, devic
         log.info("MQTT output for %s (replay)", out.topics.base)
         out.start_and_wait(connect_timeout_s)
     else:
-        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, storage=service.storage)
+        out = MqttOutput.from_config(cfg, submit=service.submit, clock=service.clock, storage=service.storage,
+                                     outbox=outbox)
         log.info("MQTT output for %s (live)", out.topics.base)
         out.start()
     service.outputs.append(out)
     return out
+
+
+def attach_control(service: Service, db: str | os.PathLike[str]) -> ControlServer | None:
+    """The local control socket beside the state database ``db`` (``sitsense.control_socket``); None,
+    after a warning, if it cannot be made (the service runs on: MQTT and the button still work)."""
+    from .control_socket import ControlServer
+    from .errors import OutputError
+    from .paths import control_socket_path
+
+    try:
+        server = ControlServer(control_socket_path(db), service.submit).start()
+    except OutputError as exc:
+        log.warning("running without the local control socket ('sitsense calibrate' cannot reach this "
+                    "service): %s", exc)
+        return None
+    service.outputs.append(server)
+    return server
 
 
 def attach_buzzer(service: Service, cfg: Config, *, mock: bool = False) -> BuzzerOutput | None:
@@ -113,16 +132,17 @@ def open_buzzer(cfg: Config, *, mock: bool = False, clock: Clock | None = None,
         return None
 
 
-def use_stored_calibration(service: Service, *, unless_older_than: datetime | None = None) -> None:
-    """Use the upright reference stored by ``sitsense calibrate``, if there is one (and, given
-    ``unless_older_than``, only if it was measured since then)."""
+def use_stored_calibration(service: Service, path: str | os.PathLike[str], *,
+                           unless_older_than: datetime | None = None) -> None:
+    """Use the upright reference stored by ``sitsense calibrate`` at ``path`` (``paths.calibration_path``),
+    if there is one (and, given ``unless_older_than``, only if it was measured since then)."""
     import numpy as np
 
     from .posture.base import LearnsWearer
     from .sensor.reference import load_reference
 
     try:
-        ref = load_reference()
+        ref = load_reference(path)
     except Exception as exc:  # a damaged file must not stop the service
         log.warning("ignoring the stored calibration: %s", exc)
         return

@@ -32,6 +32,7 @@ def find_hapt_dir() -> Path | None:
 def _private_state_dir(tmp_path, monkeypatch):
     """Every test gets its own state directory: nothing is read from or written to the user's."""
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    monkeypatch.setattr("sitsense.paths.SYSTEM_STATE_DIR", tmp_path / "var-lib-sitsense")  # root's, in CI
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     monkeypatch.delenv("SITSENSE_MQTT_PASSWORD", raising=False)

@@ -288,6 +288,7 @@ def test_outbox_location(tmp_path, monkeypatch):
     assert outbox_path(StoreConfig()) == tmp_path / "s1" / "mqtt-outbox.db"
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("os.geteuid", lambda: 1000)  # a user (root's state is the service's)
     assert outbox_path() == tmp_path / ".local" / "state" / "sitsense" / "mqtt-outbox.db"
 
 

@@ -20,11 +20,12 @@ def test_xdg_state_home_holds_the_database_the_outbox_and_the_calibration(tmp_pa
     """Outside systemd, with XDG_STATE_HOME set, every state file goes to $XDG_STATE_HOME/sitsense
     (the outbox and the calibration used to go to ~/.local/state/sitsense, apart from the database)."""
     monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setattr("os.geteuid", lambda: 1000)  # a user (root's state is the service's)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     want = tmp_path / "xdg" / "sitsense"
     cfg = Config()
-    store = Store(db_path(cfg.store)).open()
+    store = Store(db_path(cfg)).open()
     store.close()
     out = MqttOutput.from_config(cfg.with_changes("mqtt", enabled=True), client=FakeMqttClient())
     out.close()

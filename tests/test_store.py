@@ -208,7 +208,9 @@ def test_an_old_stored_calibration_does_not_override_the_days_newer_reference(tm
     trace = synthesize(parse_plan("stand 1m"), sample_rate_hz=25, seed=1)
     service = build_service(Config(), source=ReplaySource(trace, clock), clock=clock, console=False)
     midnight = START.replace(hour=0, minute=0)
-    use_stored_calibration(service, unless_older_than=midnight)
+    from sitsense.paths import calibration_path
+
+    use_stored_calibration(service, calibration_path(), unless_older_than=midnight)
     assert service.classifier.reference.source != "explicit"  # the day's own reference stays
-    use_stored_calibration(service)  # no reference of the day: the stored one is used
+    use_stored_calibration(service, calibration_path())  # no reference of the day: the stored one is used
     assert service.classifier.reference.source == "explicit"

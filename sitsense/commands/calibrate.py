@@ -11,8 +11,9 @@ from ._sensor_args import add_sensor_arguments, load_config_for
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sensor_arguments(parser, seconds_help="how long to stand still (default: posture.calibration_s)")
     parser.add_argument("--output", metavar="FILE",
-                        help="where to store it (default: calibration.json in the state folder: "
-                             "$STATE_DIRECTORY, $XDG_STATE_HOME/sitsense or ~/.local/state/sitsense)")
+                        help="where to store it (default: calibration.json in the state folder, the service's "
+                             "for root or --config /etc/sitsense/sitsense.toml; a fake sensor stores nothing "
+                             "without --output). While the service runs, it is asked to take the reference")
     parser.add_argument("--sit", action="store_true",
                         help="then sit down and keep still as long again: the classifier learns your own sitting "
                              "(for people whose pelvis barely tilts in a chair)")
@@ -46,10 +47,18 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds is not None and not 1 <= args.seconds <= 60:
         raise ConfigError(f"--seconds {args.seconds:g}: stand still for 1 to 60 s")
     duration_s = args.seconds if args.seconds is not None else cfg.posture.calibration_s
+    fake = parse_spec(args.sensor or cfg.sensor.source)[0] == "fake"
+    if not fake:  # while the service runs it reads the sensor: ask it rather than drive the bus twice
+        from ._via_service import calibrate_in_service
+
+        done = calibrate_in_service(cfg, local_options=[o for o, given in (("--output", args.output),
+                                                                              ("--sit", args.sit)) if given])
+        if done is not None:
+            return done
     source = open_source(args.sensor, cfg.sensor, speed=args.speed)
     from ..wiring import open_buzzer
 
-    buzzer = open_buzzer(cfg, mock=parse_spec(args.sensor or cfg.sensor.source)[0] == "fake")
+    buzzer = open_buzzer(cfg, mock=fake)
     if buzzer is None and cfg.buzzer.enabled:
         print("sitsense: no buzz for the cues (see the warning); follow the messages here", file=sys.stderr)
     try:
@@ -57,8 +66,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if buzzer is not None:
             buzzer.close()
-    path = save_reference(ref, args.output)
     x, y, z = ref.upright_g
+    if args.sensor and fake and not args.output:  # a fake wearer never replaces the real one's calibration
+        print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples; not stored "
+              "(a fake sensor: give --output FILE to keep it)")
+        return 0
+    from ..paths import calibration_path
+
+    path = save_reference(ref, args.output or calibration_path(cfg))
     print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples saved to {path}")
     tilt = sitting_tilt_deg(ref)
     if tilt is not None:

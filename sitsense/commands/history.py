@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ConfigError(f"--days {args.days}: must be 1 or more")
     cfg = load_config(args.config)
-    path = args.state or db_path(cfg.store)
+    path = args.state or db_path(cfg)
     store = Store(path).open(read_only=True)
     try:
         days = store.days(args.days)

@@ -55,19 +55,19 @@ def run(args: argparse.Namespace) -> int:
             n = 1 if args.days is None else args.days
             if n < 1:
                 raise ConfigError(f"--days {n}: must be 1 or more")
-            store = Store(args.state or db_path(cfg.store)).open(read_only=True)
+            store = Store(args.state or db_path(cfg)).open(read_only=True)
             try:
                 known = list(report.stored_days(store, n))
             finally:
                 store.close()
             dates = known or [date.today().isoformat()]
-        store = Store(args.state or db_path(cfg.store)).open(read_only=True)
+        store = Store(args.state or db_path(cfg)).open(read_only=True)
         try:
             reports = report.from_store(store, dates)
         finally:
             store.close()
         if not any(r.stats or r.segments for r in reports):
-            where = args.state or db_path(cfg.store)
+            where = args.state or db_path(cfg)
             raise NothingToReport(f"report: nothing stored for {', '.join(dates)} in {where}; is the service "
                                   "running with this state database?")
     if args.json:

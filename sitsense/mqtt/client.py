@@ -110,7 +110,7 @@ class MqttOutput:
         """Build from the whole config: the outbox goes in the store's state folder (in memory while
         that takes no writes, reported to ``storage``)."""
         if kwargs.get("outbox") is None:
-            kwargs["outbox"] = Outbox(outbox_path(config.store), max_messages=config.mqtt.outbox_max, storage=storage)
+            kwargs["outbox"] = Outbox(outbox_path(config), max_messages=config.mqtt.outbox_max, storage=storage)
         return cls(config.mqtt, **kwargs)
 
     # -- setup ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..traces import LABEL_CODE, LABELS, Trace
-from .base import PostureClassifier, PostureEstimate
+from .base import PostureClassifier
 
 WINDOW_S = 2.56
 HOP_S = 1.28
@@ -159,9 +159,9 @@ class _OutputLog:
     """Step outputs as growing arrays; a ``since_t`` estimate rewrites the steps after that time."""
 
     def __init__(self):
-        self.t = np.zeros(1024)
-        self.code = np.zeros(1024, dtype=np.int8)
-        self.p = np.zeros(1024)
+        self.t: np.ndarray = np.zeros(1024)
+        self.code: np.ndarray = np.zeros(1024, dtype=np.int8)
+        self.p: np.ndarray = np.zeros(1024)
         self.n = 0
 
     def add(self, estimates) -> None:

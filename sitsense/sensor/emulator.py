@@ -277,7 +277,9 @@ class MPU6050Emulator:
         fifo_on = frame > 0 and self._fifo_writable
         if self._origin_s is None and fifo_on:  # the trace starts with the first sample the FIFO gets
             self._origin_s = float(self._anchor_s + k_first * period)
-        k_end = min(k_end, self._k_stop(until_s))  # no samples once the trace is over
+        stop = self._k_stop(until_s)
+        if stop < k_end:  # no samples once the trace is over
+            k_end = int(stop)
         if k_end < k_first:
             return None
         n = k_end - k_first + 1

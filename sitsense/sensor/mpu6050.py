@@ -10,7 +10,9 @@ as the Linux driver does, and the time lost is reported. Bus errors, overflows, 
 frozen chip are reported as ``SensorStatus`` events; none of them raises out of ``read()``.
 
 Register names and bits follow the InvenSense "MPU-6000 and MPU-6050 Register Map and Descriptions"
-(RM-MPU-6000A-00, rev 4.2).
+(RM-MPU-6000A-00, rev 4.2). One module on purpose, though long: the register map, the set-up, the
+FIFO reader, the timestamps and the fault episodes share the chip's state and are read together
+against the datasheet.
 """
 
 from __future__ import annotations

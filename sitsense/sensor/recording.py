@@ -30,7 +30,8 @@ class TraceWriter(TraceFileWriter):
         self.flush_every_s = flush_every_s
         self._last_flush_t: float | None = None
 
-    def write(self, t_s: np.ndarray, accel_g: np.ndarray) -> None:
+    def write(self, t_s: np.ndarray, accel_g: np.ndarray, labels: np.ndarray | None = None) -> None:
+        """Append a block; ``labels`` is ignored: every sample gets this recording's ``label``."""
         if not len(t_s):
             return
         if self.last_t is not None and t_s[0] <= self.last_t:
@@ -40,6 +41,7 @@ class TraceWriter(TraceFileWriter):
                 return
         labels = None if self.label is None else np.full(len(t_s), LABEL_CODE[self.label], dtype=np.int8)
         super().write(t_s, accel_g, labels)
+        assert self.last_t is not None  # a block was written
         if self._last_flush_t is None or self.last_t - self._last_flush_t >= self.flush_every_s:
             self.flush()
 

@@ -35,7 +35,7 @@ class Reference:
     duration_s: float
     time: str = ""  # ISO 8601 wall time of the measurement
     sensor: str = ""
-    sitting_g: tuple[float, float, float] | None = None  # mean gravity while sitting still (calibrate --sit)
+    sitting_g: tuple[float, ...] | None = None  # (x, y, z) mean gravity while sitting still (calibrate --sit)
 
     @property
     def unit(self) -> np.ndarray:
