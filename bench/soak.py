@@ -204,9 +204,10 @@ class Child:
                 raise RuntimeError(f"{self.name} not ready within {timeout:g} s")
             time.sleep(0.02)
 
-    def go(self, epoch: float) -> None:
+    def go(self, epoch: float | None = None) -> None:
+        """Start; ``epoch`` replaces an ``@EPOCH`` argument (a child given its epoch up front needs none)."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{epoch!r}\n".encode())
+        self.proc.stdin.write(f"{epoch!r}\n".encode() if epoch is not None else b"go\n")
         self.proc.stdin.close()
 
     def kill(self) -> None:

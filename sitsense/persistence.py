@@ -200,8 +200,6 @@ class StateKeeper:
         early, self._early = self._early, []
         for event in early:
             self.handle(event)
-        if self.storage is not None:
-            self.storage.remind()
         # the first state of a run is written at once: a resumed run that dies before its first
         # interval is over must not lose the seconds it counted since the restart
         if self._last_checkpoint_t is None or state.t - self._last_checkpoint_t >= self.checkpoint_s:

@@ -84,7 +84,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     from ..storage import StorageHealth
 
     # a full or read-only state folder: counting and alerts go on in memory, said loudly and often
-    service.storage = StorageHealth(state_dir(cfg.store))
+    storage = service.storage = StorageHealth(state_dir(cfg.store))
+    service.block_hooks.append(lambda svc: storage.remind())  # every 10 min while it lasts
     attach_buzzer(service, cfg, mock=fake)
     if cfg.mqtt.enabled:  # without a state folder (a fake sensor) the outbox lives in memory
         attach_mqtt(service, cfg, outbox=":memory:" if args.no_state else None)
