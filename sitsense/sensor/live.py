@@ -210,6 +210,8 @@ def open_source(spec: str | None, cfg: SensorConfig, clock: Clock | None = None,
             clock = fake_clock(start_time, speed, start_mono_s=player.first_t_s, tz=tz, real0=epoch)
         if epoch is not None and clock.monotonic() < player.first_t_s:
             clock.sleep(player.first_t_s - clock.monotonic())  # started early: wait for the day to begin
+        if epoch is not None:  # joining the day late: read up to where it is before the chip starts
+            player.skip_to(clock.monotonic() - player.first_t_s)
         emulator = MPU6050Emulator(clock=clock, trace=player, address=cfg.address, **emulator_options)
         driver = MPU6050(bus=emulator, bus_number=cfg.i2c_bus, address=cfg.address, sample_rate_hz=rate_hz,
                          range_g=cfg.range_g, clock=clock)

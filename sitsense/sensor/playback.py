@@ -60,6 +60,14 @@ class TracePlayer:
         if self._last_t_s is None:
             self._load_until(w + HOLD_SLACK_S, keep_from=self._latest_w)
 
+    def skip_to(self, w: float) -> None:
+        """Read up to time ``w`` now, keeping only the sample held there: later calls start from it."""
+        self._load_until(w + HOLD_SLACK_S, keep_from=w)
+        if self._forward_only and len(self._t) > 1:
+            first = max(int(np.searchsorted(self._t, w + HOLD_SLACK_S, side="right")) - 1, 0)
+            self._t, self._accel = self._t[first:], self._accel[first:]
+        self._latest_w = max(self._latest_w, w)
+
     def accel_at(self, w: np.ndarray) -> np.ndarray:
         """(len(w), 3) g for times ``w`` in ascending order (and, when streamed, after earlier calls')."""
         if self._forward_only and len(w) and w[0] < self._latest_w:
