@@ -185,7 +185,8 @@ def test_calibrate_sit_stores_the_wearers_sitting_and_doctor_says_when_it_looks_
 
     trace = synthesize(parse_plan("stand 8s, sit 40s"), sample_rate_hz=25, seed=6, sit_pitch_deg=pitch)
     write_trace(tmp_path / "sit.csv", trace, decimals=5)
-    code, out, err = cli(capsys, "calibrate", "--sensor", f"fake:{tmp_path / 'sit.csv'}", "--speed", "0", "--sit")
+    code, out, err = cli(capsys, "calibrate", "--sensor", f"fake:{tmp_path / 'sit.csv'}", "--speed", "0", "--sit",
+                         "--output", str(calibration_path()))  # a fake sensor stores only where it is told
     assert code == 0 and "Now sit down" in err and "Done" in err
     ref = load_reference()
     stand = trace.accel_g[25:150].mean(axis=0)

@@ -70,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.sensor and fake and not args.output:  # a fake wearer never replaces the real one's calibration
         print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples; not stored "
               "(a fake sensor: give --output FILE to keep it)")
-        return 0
-    from ..paths import calibration_path
+    else:
+        from ..paths import calibration_path
 
-    path = save_reference(ref, args.output or calibration_path(cfg))
-    print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples saved to {path}")
+        path = save_reference(ref, args.output or calibration_path(cfg))
+        print(f"upright reference ({x:+.3f}, {y:+.3f}, {z:+.3f}) g from {ref.samples} samples saved to {path}")
     tilt = sitting_tilt_deg(ref)
     if tilt is not None:
         print(f"sitting tilts the sensor {tilt:.1f} degrees from your standing", end="")
