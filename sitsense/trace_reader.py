@@ -7,13 +7,14 @@ Every line is checked as it goes by: its fields, its numbers, its label, time st
 increasing across pieces. A bad file gives one line naming the file, the line and the problem,
 the same whatever the chunk size.
 
-Parsing is numpy over whole pieces, no Python per line. A piece is classified by its separator
-bytes (the structure of every line is checked from their positions); when each column has the
-same number of digits on every line (what sitsense writes: fixed decimals), the digits are
-pulled out with one ``bytes.translate`` and turned into numbers by a matrix product, so the
-numbers come out exactly as ``float()`` would read them. Other layouts go through numpy's
-integer parser, and anything unusual (blank lines, spaces, exponents, bad lines) through a
-line-by-line reader that also names the first bad line. One module on purpose, though long: the
+Parsing is numpy over whole pieces, no Python per line. Lines laid out like the piece's first
+(what sitsense writes: the same digits and decimals in each column) are checked with a few
+``bytes.translate`` and comparisons (their skeleton, their labels, their signs), and their
+digits read as an (n, digits) matrix, two columns at a time; a piece is cut where the layout
+changes (``t`` passing 10 s, 100 s, ...). Each number is its digits as an integer over a power of
+ten, exactly what ``float()`` gives for its text. Other layouts go through numpy's integer
+parser, the separators' positions checked, and anything unusual (blank lines, spaces, exponents,
+bad lines) through a line-by-line reader that also names the first bad line. One module on purpose, though long: the
 fast paths and the line-by-line reader must agree on every sample and every message.
 """
 
