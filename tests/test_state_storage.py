@@ -50,7 +50,8 @@ def broker(tmp_path) -> Iterator[Mosquitto]:
 
 def run_service(tmp_path: Path, state: Path, broker: Mosquitto, plan: str = DAY,
                 device: str = "disk") -> tuple[int, str, list[dict]]:
-    """'sitsense run' on a fake sensor (as fast as it goes), state in ``state``, MQTT to ``broker``."""
+    """'sitsense run' on a fake sensor (as fast as it goes), state in ``state`` (a fake sensor keeps state
+    only where --state says), MQTT to ``broker``."""
     from sitsense.config import SECTIONS
 
     conf = tmp_path / f"{device}.toml"
@@ -59,8 +60,8 @@ def run_service(tmp_path: Path, state: Path, broker: Mosquitto, plan: str = DAY,
                     + ("[web]\nenabled = false\n" if "web" in SECTIONS else ""))
     env = dict(os.environ, STATE_DIRECTORY=str(state), PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, "-m", "sitsense.cli", "-v", "run", "--config", str(conf), "--sensor",
-                           f"fake:plan:{plan}", "--speed", "0", "--json"], capture_output=True, text=True, env=env,
-                          timeout=300)
+                           f"fake:plan:{plan}", "--speed", "0", "--json", "--state", str(state / "sitsense.db")],
+                          capture_output=True, text=True, env=env, timeout=300)
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, done.stderr, events
 
