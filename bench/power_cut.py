@@ -82,7 +82,7 @@ def run_power_cuts(workdir: Path, *, kills: int = 20, seed: int = 1, speed: floa
             child = nxt
             sleep_until(at)
             started = world()
-            child.go()
+            child.go(epoch)  # the args carry --epoch already; go() hands the same value
             nxt = Child(args, workdir, f"run{i + 1:02d}", env)  # the next one imports meanwhile
             children.append(nxt)
             if i == kills:

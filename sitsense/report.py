@@ -122,10 +122,9 @@ class TimelineRecorder:
         self._close_segment(end)
         self._current = None
         for s in self.summaries:
-            key = s.date if s.type == "day_summary" else None
-            if key is None:
+            if isinstance(s, RunSummary):  # the run's total, not a day
                 continue
-            self.days.setdefault(key, DayReport(key)).stats = s.to_dict()
+            self.days.setdefault(s.date, DayReport(s.date)).stats = s.to_dict()
         last = [s for s in self.summaries if isinstance(s, RunSummary)]
         open_days = [d for d in self.days.values() if not d.stats]
         if last and open_days:

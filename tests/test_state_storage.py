@@ -50,7 +50,8 @@ def broker(tmp_path) -> Iterator[Mosquitto]:
 
 def run_service(tmp_path: Path, state: Path, broker: Mosquitto, plan: str = DAY,
                 device: str = "disk") -> tuple[int, str, list[dict]]:
-    """'sitsense run' on a fake sensor (as fast as it goes), state in ``state``, MQTT to ``broker``."""
+    """'sitsense run' on a fake sensor (as fast as it goes), state in ``state`` (a fake sensor keeps state
+    only where --state says), MQTT to ``broker``."""
     from sitsense.config import SECTIONS
 
     conf = tmp_path / f"{device}.toml"
