@@ -123,7 +123,7 @@ class StreamingClassifier:
         if self._last_posture in _PROMPT_POSTURES and len(t_s) > 1:
             a = self._pending_a[-1]
             # a range of 2 std is the least any signal with that std can have: a cheap, safe test
-            if float((a.max(axis=0) - a.min(axis=0)).max()) >= 2 * self.moving_std_g:
+            if float(np.ptp(a, axis=0).max()) >= 2 * self.moving_std_g:
                 self._prompt_until = self._last_t + PROMPT_AFTER_MOVE_S
         due = self._next_end is None or self._last_t >= self._next_end + self.decide_every_s - self.step_s
         if not due and self._last_t > self._prompt_until:
@@ -184,32 +184,39 @@ class StreamingClassifier:
                 self.wearer.rotate(ref.last_turn)
                 ref.last_turn = None
 
-        log_p = np.zeros((m, len(self.model.prior)))
         calibrated = np.zeros(m, dtype=bool)
         bounds = [0] + [i + 1 for i in changes] + [m]
-        for (i0, i1), rot in zip(zip(bounds[:-1], bounds[1:]), rotations):
-            if rot is None or i1 <= i0:
-                continue
-            feats = features_from_moments(mean[i0:i1], cov[i0:i1], rot)
-            log_p[i0:i1] = self.model.log_proba(feats)
-            calibrated[i0:i1] = True
+        segments = list(zip(zip(bounds[:-1], bounds[1:]), rotations))
+        for (i0, i1), rot in segments:
+            calibrated[i0:i1] = rot is not None
         self._rotation = rotations[-1]
-
         use = valid & calibrated
         quiet = np.zeros(m, dtype=bool)
+        probs = None
         if self.sequence:
             mv = self.gate.assess(t, a, ends, self.sample_rate_hz, self.step_s, std, turn)
             quiet = mv.quiet
-            self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
-            on_commit = lambda i, posture, confident: self._on_commit(  # noqa: E731
-                i, posture, confident, ends, confirmed, log_p[i])
-            probs = self.filter.run(log_p, use, factors=mv.factors, quiet=quiet, unit_g=unit[:, 0],
-                                    steady=still, wearer=self.wearer, on_commit=on_commit)
-            self._episode.finish()
-        else:
-            moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
-            probs = self.filter.run(log_p, use, moving)
-            confirmed[:] = calibrated
+            if not changes:  # a committed posture held still: no need to ask the model
+                probs = self.filter.hold(quiet, still, self.wearer is not None)
+                if probs is not None:
+                    self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
+                    self._episode.finish()
+        if probs is None:
+            log_p = np.zeros((m, len(self.model.prior)))
+            for (i0, i1), rot in segments:
+                if rot is not None and i1 > i0:
+                    log_p[i0:i1] = self.model.log_proba(features_from_moments(mean[i0:i1], cov[i0:i1], rot))
+            if self.sequence:
+                self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
+                on_commit = lambda i, posture, confident: self._on_commit(  # noqa: E731
+                    i, posture, confident, ends, confirmed, log_p[i])
+                probs = self.filter.run(log_p, use, factors=mv.factors(), quiet=quiet, unit_g=unit[:, 0],
+                                        steady=still, wearer=self.wearer, on_commit=on_commit)
+                self._episode.finish()
+            else:
+                moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
+                probs = self.filter.run(log_p, use, moving)
+                confirmed[:] = calibrated
         nw, since, suspect = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(m), best]
@@ -269,10 +276,11 @@ class _EpisodeWatch:
         self.done = 0
 
     def _scan(self, upto: int) -> None:
-        for k in range(self.done, upto):
+        if upto > self.done:
+            k = self.done + int(np.argmax(self.lift[self.done:upto]))  # the first of the largest, as a scan would
             if self.lift[k] > self.peak[0]:
                 self.peak = (float(self.lift[k]), bool(self.down_first[k]))
-        self.done = max(self.done, upto)
+            self.done = upto
 
     def down_first_until(self, i: int) -> bool:
         """Whether the episode ending at step ``i`` lowered the hip first; starts the next episode."""

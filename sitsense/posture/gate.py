@@ -25,14 +25,30 @@ import numpy as np
 from .movement import HALF_S, hip_movement
 
 
-@dataclass(frozen=True)
+@dataclass
 class Movement:
-    """What the gate found in a batch of steps."""
+    """What the gate found in a batch of steps; ``factors()`` only when the filter needs them."""
 
-    factors: np.ndarray  # (m, C) likelihood factor per filter state (model.STATES order)
+    gate: "MovementGate"
     quiet: np.ndarray  # (m,) no lift and no turn in the last ``quiet_s``
     lift_g: np.ndarray  # (m,) largest one-second range of |a| in the context
     down_first: np.ndarray  # (m,) |a| fell before it rose (a lowering), see ``hip_movement``
+    recent_g: np.ndarray  # (m,) largest range of |a| in the last 1.5 s
+    turned_deg: np.ndarray  # (m,) the pelvis's turn over the context
+    gait: np.ndarray  # (m,) gait in three of the four context blocks
+
+    def factors(self) -> np.ndarray:
+        """(m, C) likelihood factor per filter state (model.STATES order)."""
+        g = self.gate
+        door = g.door(self.lift_g, g.lift_g)
+        # a turn opens the doors between sitting and lying only with some lift (a sensor laid on a table has none)
+        roll = np.where(self.lift_g >= g.roll_lift_g, np.maximum(door, g.door(self.turned_deg, g.turn_deg)), 0.0)
+        f = np.empty((len(self.quiet), 10))
+        f[:, [0, 1, 3]] = np.exp(math.log(g.still_through_lift) * _ramp(self.recent_g, g.still_lift_g))[:, None]
+        f[:, 2] = np.where(self.gait, 1.0, g.no_gait)
+        # stand_to_sit, sit_to_stand, sit_to_lie, lie_to_sit, stand_to_lie, lie_to_stand
+        f[:, 4:] = np.column_stack([door, door, roll, roll, roll, g.door(self.lift_g, g.rise_lift_g)])
+        return f
 
 
 @dataclass(frozen=True)
@@ -54,24 +70,14 @@ class MovementGate:
                step_s: float, std_g: np.ndarray, turn_deg: np.ndarray) -> Movement:
         """The movement of steps ending at ``ends_s``; ``std_g`` (m, K) and ``turn_deg`` (m, K-1) per context block."""
         pairs, down_first = hip_movement(t_s, accel_g, ends_s, sample_rate_hz, step_s)
-        lift = pairs.max(axis=1)
-        recent = pairs[:, -2:].max(axis=1)  # the last 1.5 s
-        turned = turn_deg.sum(axis=1)
-        door = self._door(lift, self.lift_g)
-        # a turn opens the doors between sitting and lying only with some lift (a sensor laid on a table has none)
-        roll = np.where(lift >= self.roll_lift_g, np.maximum(door, self._door(turned, self.turn_deg)), 0.0)
-        f = np.empty((len(ends_s), 10))
-        f[:, [0, 1, 3]] = np.exp(math.log(self.still_through_lift) * _ramp(recent, self.still_lift_g))[:, None]
-        f[:, 2] = np.where((std_g >= self.gait_std_g).sum(axis=1) >= 3, 1.0, self.no_gait)
-        # stand_to_sit, sit_to_stand, sit_to_lie, lie_to_sit, stand_to_lie, lie_to_stand
-        f[:, 4:] = np.column_stack([door, door, roll, roll, roll, self._door(lift, self.rise_lift_g)])
         n_pairs = min(pairs.shape[1], int(round(self.quiet_s / HALF_S)) - 1)
         n_turns = min(turn_deg.shape[1], int(round(self.quiet_s)))
         quiet = ((pairs[:, -n_pairs:].max(axis=1) < self.lift_g[0])
                  & (turn_deg[:, :n_turns].sum(axis=1) < self.turn_deg[0]))
-        return Movement(f, quiet, lift, down_first)
+        return Movement(self, quiet, pairs.max(axis=1), down_first, pairs[:, -2:].max(axis=1), turn_deg.sum(axis=1),
+                        (std_g >= self.gait_std_g).sum(axis=1) >= 3)
 
-    def _door(self, x: np.ndarray, lo_hi: tuple[float, float]) -> np.ndarray:
+    def door(self, x: np.ndarray, lo_hi: tuple[float, float]) -> np.ndarray:
         """Shut below ``lo``, ``door_floor`` just above it, rising log-linearly to 1 at ``hi``."""
         s = _ramp(x, lo_hi)
         return np.where(s > 0, np.exp(math.log(self.door_floor) * (1 - s)), 0.0)

@@ -141,6 +141,19 @@ class ForwardFilter:
             log_proba = np.log(p / p.sum(axis=1, keepdims=True))
         return np.exp((log_proba - self.log_prior) * self.emission_power)
 
+    def hold(self, quiet: np.ndarray, steady: np.ndarray, learns: bool) -> np.ndarray | None:
+        """The reported probabilities (m, 4) of steps in which nothing can change: committed, every step
+        quiet and no relearning due (what ``run`` would give, without the model's evidence); else None."""
+        if not (self.frozen and quiet.all()):
+            return None
+        if self.learning and learns:
+            n = int(np.count_nonzero(steady))
+            if self.since_learned + n >= self.relearn_steps:
+                return None
+            self.since_learned += n
+        self.commits = []
+        return np.tile(self.belief @ self.report, (len(quiet), 1))
+
     def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
             unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
