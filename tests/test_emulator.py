@@ -12,7 +12,8 @@ from smbus2 import i2c_msg
 
 from sitsense.clock import SimClock
 from sitsense.sensor import emulated_chips, emulator
-from sitsense.sensor.emulator import BusFault, MPU6050Emulator
+from sitsense.sensor.emulator import MPU6050Emulator
+from sitsense.sensor.faults import BusFault
 from sitsense.sensor.mpu6050 import KNOWN_CHIPS, Bit, Reg
 from sitsense.traces import Trace
 from tests.sensor_fakes import START, fifo_tick_times, wobbly_trace

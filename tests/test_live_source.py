@@ -177,7 +177,7 @@ def test_an_epoch_joins_the_trace_where_it_is_now(trace_file):
 
 
 def test_parse_faults():
-    from sitsense.sensor.emulator import parse_faults
+    from sitsense.sensor.faults import parse_faults
 
     opts = parse_faults("nack=0.01, disconnect=2h+5m, disconnect=100+50, reset=5h, stall=3h+20s, frozen=60+1m")
     assert opts["nack_probability"] == 0.01 and opts["disconnects"] == [(7200, 7500), (100, 150)]
@@ -191,7 +191,7 @@ def test_parse_faults():
                                  "frozen=-10+20", "disconnect=10+-5", "nack=nan", "reset=1e400"])
 def test_fault_times_must_be_finite_and_not_negative(bad):
     """Each was a traceback (inf) or silently accepted (nan, negative) before: now one line naming the item."""
-    from sitsense.sensor.emulator import parse_faults
+    from sitsense.sensor.faults import parse_faults
 
     with pytest.raises(ConfigError) as exc:
         parse_faults(bad)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sitsense.errors import ConfigError, SensorNotFound
-from sitsense.sensor.emulator import BusFault
+from sitsense.sensor.faults import BusFault
 from sitsense.sensor.mpu6050 import (MPU6050, AccelRange, Bit, Dlpf, Reg, counts_to_g,
                                      rate_settings)
 from tests.sensor_fakes import LSB_2G, fifo_tick_times, matched_indices, poll, rig, trace_index, wobbly_trace

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from sitsense.clock import SimClock
 from sitsense.errors import SensorError
 from sitsense.sensor import emulated_chips
-from sitsense.sensor.emulator import BusFault, MPU6050Emulator
+from sitsense.sensor.emulator import MPU6050Emulator
+from sitsense.sensor.faults import BusFault
 from sitsense.sensor.mpu6050 import KNOWN_CHIPS, MPU6050, RATE_ERROR_MAX, RATE_ERROR_MIN, rate_settings
 from tests.sensor_fakes import START
 

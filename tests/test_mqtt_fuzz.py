@@ -171,7 +171,7 @@ def test_on_message_rejects_or_submits_a_command_that_runs(harness, caplog, topi
     h.submitted.clear()
     rejected_before = h.out.stats["rejected"]
     limited_before = h.out.stats["rate_limited"]
-    with caplog.at_level(logging.DEBUG, logger="sitsense.mqtt.client"):
+    with caplog.at_level(logging.DEBUG, logger="sitsense.mqtt"):
         caplog.clear()
         h.fake.deliver(topic, raw, retain=retained)
     # the catch-all ("incoming message: ...") means something other than a rejection happened

@@ -56,7 +56,7 @@ def rig():
     b'{"minutes": -' + b"9" * 400 + b"}",
 ], ids=["nested list", "nested field", "huge integer", "huge negative integer"])
 def test_deep_nesting_and_huge_integers_are_rejections_not_crashes(rig, caplog, payload):
-    with caplog.at_level(logging.DEBUG, logger="sitsense.mqtt.client"):
+    with caplog.at_level(logging.DEBUG, logger="sitsense.mqtt"):
         rig.fake.deliver(TOPICS.cmd("snooze"), payload)
     assert not [r for r in caplog.records if "incoming message" in r.getMessage()]  # not the catch-all
     assert rig.out.stats["rejected"] == 1 and rig.submitted == []

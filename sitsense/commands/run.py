@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
 
     faults = {}
     if args.faults:
-        from ..sensor.emulator import parse_faults
+        from ..sensor.faults import parse_faults
         faults = parse_faults(args.faults)
     source = open_source(args.sensor, cfg.sensor, speed=args.speed, seconds=args.seconds, tz=local_tz(cfg),
                          epoch=args.epoch, **faults)

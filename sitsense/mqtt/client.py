@@ -5,9 +5,10 @@ never blocks the service's loop. Alerts and events go through the on-disk
 :class:`~sitsense.mqtt.outbox.Outbox` and its :class:`~sitsense.mqtt.sender.OutboxSender`, and are
 deleted only after the broker's PUBACK, so a broker outage or a restart loses nothing; the retained
 state (chosen by :class:`~sitsense.mqtt.throttle.StateThrottle`) is simply republished. Messages
-on ``cmd/<name>`` become :class:`~sitsense.control.Request` s; every one gets an answer on
-``cmd/<name>/result``, a refused one ``{"ok": false, "error": ...}``, and the latest answer stays
-retained on ``last_command``.
+on ``cmd/<name>`` go to the :class:`~sitsense.mqtt.intake.RequestIntake`, which answers each.
+What is left here, a little over 450 lines, is one job: the connection's life (connect, reconnect,
+close with the outbox flushed) and its diagnostics, each failure told once in one line with what to
+check.
 """
 
 from __future__ import annotations
@@ -21,27 +22,26 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .. import __version__
 from ..clock import Clock, SystemClock, shift_wall
 from ..config import Config, MqttConfig, load_password
-from ..control import Request, RequestRejected, Submit
+from ..control import Submit
 from ..errors import MqttSettingError, OutputError
 from ..events import Alert, Event
 from ..outputs.base import StateSnapshot
 from ..paths import outbox_path
 from ..storage import StorageHealth
-from ..control import CONTROLS
+from .bounded import bounded_client_class
 from .hass import discovery_messages, hass_status_topic
-from .inbound import (COMMAND_BURST, COMMAND_REFILL_S, DISCOVERY_MIN_INTERVAL_S, MAX_INCOMING_PACKET_BYTES,
-                      REFUSAL_BURST, REFUSAL_REFILL_S, Debounce, LogOnce, RateLimiter)
+from .inbound import DISCOVERY_MIN_INTERVAL_S, MAX_INCOMING_PACKET_BYTES, Debounce, LogOnce
+from .intake import RequestIntake
 from .outbox import Outbox
 from .sender import OutboxSender
 from .throttle import StateThrottle, Update
 from .topics import (OFFLINE, ONLINE, POSTURE_CHECK_OK, PUBLISHED_EVENTS, Topics, alert_payload, encode,
-                     event_payload, iso, last_command_payload, parse_command, posture_check_payload,
-                     resolve_device_id, state_payload)
+                     event_payload, iso, posture_check_payload, resolve_device_id, state_payload)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ class MqttOutput:
         self.topics = Topics.for_device(cfg.topic_prefix, self.device_id)
         self.client_id = client_id or f"sitsense-{self.device_id}"
         self.flush_on_close_s = flush_on_close_s
-        self._submit = submit
         self._clock = clock or SystemClock()
         self._password = load_password(cfg, environ)
         if self._password and not cfg.username:
@@ -89,21 +88,22 @@ class MqttOutput:
         self._awaiting_connack = False  # a socket is open but the broker has not answered CONNECT yet
         self.last_error = ""
         self._logged = LogOnce()  # our own problems (connection, queueing), a handful of keys
-        self._rejections_logged = LogOnce()  # what others sent: bounded, and apart, so it cannot silence ours
-        self._command_limit = RateLimiter(COMMAND_BURST, COMMAND_REFILL_S)
-        self._refusal_limit = RateLimiter(REFUSAL_BURST, REFUSAL_REFILL_S)
         self._discovery_debounce = Debounce(DISCOVERY_MIN_INTERVAL_S)
         self._discovery_timer: threading.Timer | None = None
         self._state_lock = threading.Lock()  # the throttle and state publishing (service loop, paho thread)
         self._throttle = StateThrottle(cfg.state_interval_s, cfg.state_max_per_hour)
         self._posture_check = dict(POSTURE_CHECK_OK)  # retained on ``posture_check``, again on every connect
         self._reply_lock = threading.Lock()
-        self.sender = OutboxSender(self.outbox, self._publish_stored, report=self._report_sender_failure)
+        self.sender = OutboxSender(self.outbox, self._publish_stored, report=self._report_failure)
         self._started = False
         self._closed = False
         self._quiet_failures = False  # during start_and_wait: the caller reports a failure itself
         self.undelivered = 0  # messages still unacknowledged when close() gave up (see volatile)
         self.stats: collections.Counter[str] = collections.Counter()
+        # what others send on cmd/+ (its rejections logged apart from ours, so they cannot silence them)
+        self.intake = RequestIntake(self.topics, submit=submit, publish=self._publish_replies,
+                                    now_iso=lambda: self._wall_iso(self._clock.monotonic()), stats=self.stats,
+                                    report=self._report_failure)
 
     @classmethod
     def from_config(cls, config: Config, *, storage: StorageHealth | None = None, **kwargs: Any) -> "MqttOutput":
@@ -309,13 +309,6 @@ class MqttOutput:
         else:
             log.debug(msg, *args)
 
-    def _log_rejection(self, key: str, msg: str, *args: Any) -> None:
-        """Log a refused incoming message: WARNING the first time of each of a bounded set of keys."""
-        if self._rejections_logged.first(key):
-            log.warning(msg, *args)
-        else:
-            log.debug(msg, *args)
-
     def _wall_iso(self, t: float) -> str:
         latest = self._throttle.latest
         if latest is not None:
@@ -336,8 +329,16 @@ class MqttOutput:
         """The sender's way out: one outbox message handed to paho."""
         return self.client.publish(topic, payload, qos=qos, retain=False)
 
-    def _report_sender_failure(self, key: str, msg: str, *args: Any) -> None:
+    def _report_failure(self, key: str, msg: str, *args: Any) -> None:
+        """An unexpected failure in the sender or the intake: ERROR once per ``key``."""
         self._log_once(key, logging.ERROR, msg, *args)
+
+    def _publish_replies(self, messages: list[tuple[str, bytes, bool]]) -> None:
+        """The intake's way out: a command's answers, together, unless closed (any thread)."""
+        with self._reply_lock:
+            if not self._closed:
+                for topic, payload, retain in messages:
+                    self.client.publish(topic, payload, qos=1, retain=retain)
 
     def _publish_discovery(self) -> None:
         if not self.cfg.discovery:
@@ -372,7 +373,7 @@ class MqttOutput:
             self._log_once(f"discovery:{type(exc).__name__}", logging.ERROR, "MQTT: discovery: %s", exc)
 
     def _on_oversized(self, size: int) -> None:
-        """paho's reader refused a packet of ``size`` bytes before reading it (see bounded_client_class)."""
+        """paho's reader refused a packet of ``size`` bytes before reading it (see ``bounded``)."""
         self.stats["oversized"] += 1
         self._log_once("oversized", logging.WARNING,
                        "MQTT: refused a message of %d bytes from the broker (the limit is %d); dropped the "
@@ -454,96 +455,11 @@ class MqttOutput:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:
             topic = message.topic
-            payload = message.payload  # bytes; at most MAX_INCOMING_PACKET_BYTES (bounded_client_class)
+            payload = message.payload  # bytes; at most MAX_INCOMING_PACKET_BYTES (``bounded``)
             if self.cfg.discovery and topic == hass_status_topic(self.cfg.discovery_prefix):
                 if len(payload) <= 16 and bytes(payload).strip() == b"online":
                     self._on_hass_online()
                 return
-            named = self.topics.cmd_name(topic)  # None: not in our command tree, nobody to answer
-            known = named if named in CONTROLS else None
-            try:
-                name, args = parse_command(self.topics, topic, bytes(payload), retained=bool(message.retain))
-            except RequestRejected as exc:
-                self.stats["rejected"] += 1
-                # each distinct problem of a known command once; unknown names and foreign topics once in all
-                key = f"reject:{str(exc)[:80]}" if known else f"reject:{'unknown' if named is not None else 'outside'}"
-                self._log_rejection(key, "MQTT: ignored: %s", exc)
-                if named is not None:
-                    self._refuse(named, str(exc))
-                return
-            if not self._command_limit.allow(name, time.monotonic()):
-                # before the service sees it: a flood of valid commands must not take the loop's time
-                self.stats["rate_limited"] += 1
-                self._log_rejection(f"ratelimit:{name}", "MQTT: %s: more than %d commands at once (then one per "
-                                    "%g s); ignoring the rest", name, COMMAND_BURST, COMMAND_REFILL_S)
-                self._refuse(name, f"{name}: too many commands (at most {COMMAND_BURST} at once, then one "
-                                   f"per {COMMAND_REFILL_S:g} s); ignored")
-                return
-            self.stats["commands"] += 1
-            log.info("MQTT: command %s %s", name, args)
-            request = Request(name=name, args=args, source="mqtt", reply=self._replier(name))
-            if self._submit is None:
-                self._replier(name)({"ok": False, "error": "this sitsense does not take commands"})
-                return
-            try:
-                self._submit(request)
-            except Exception as exc:
-                log.error("MQTT: command %s could not be submitted: %s", name, exc)
-                self._replier(name)({"ok": False, "error": f"not accepted: {exc}"})
+            self.intake.receive(topic, bytes(payload), retained=bool(message.retain))
         except Exception as exc:  # whatever arrives from the network must never crash us
             self._log_once(f"onmessage:{type(exc).__name__}", logging.ERROR, "MQTT: incoming message: %s", exc)
-
-    def _refuse(self, name: str, error: str) -> None:
-        """Answer a refused command, as long as refusals come at a sane rate (each answer is a publish)."""
-        if self._refusal_limit.allow("refusals", time.monotonic()):
-            self._replier(name)({"ok": False, "error": error})
-        else:
-            self.stats["refusals_unanswered"] += 1
-
-    def _replier(self, name: str) -> Callable[[dict[str, Any]], None]:
-        topic = self.topics.cmd_result(name)
-
-        def reply(result: dict[str, Any]) -> None:
-            """Publish a command's result; safe from any thread, never raises."""
-            try:
-                body = result if isinstance(result, dict) else {"result": result}
-                body = {"command": name, **body}
-                last = last_command_payload(body, time_iso=self._wall_iso(self._clock.monotonic()))
-                with self._reply_lock:
-                    if not self._closed:
-                        self.client.publish(topic, encode(body), qos=1, retain=False)
-                        self.client.publish(self.topics.last_command, encode(last), qos=1, retain=True)
-            except Exception as exc:
-                self._log_once(f"reply:{type(exc).__name__}", logging.ERROR, "MQTT: reply to %s: %s", name, exc)
-
-        return reply
-
-
-RECV_CHUNK_BYTES = 64 * 1024  # paho asks the socket for a whole packet's length at once; a chunk at a time here
-
-
-def bounded_client_class() -> type:
-    """paho's ``Client`` that refuses a packet larger than MAX_INCOMING_PACKET_BYTES before reading its
-    body: it calls ``on_oversized(size)`` and drops the connection (paho reconnects; the rest of the
-    packet goes with the old socket), as MQTT 5 does for a packet over its Maximum Packet Size. Reads
-    are at most RECV_CHUNK_BYTES, where paho would make a buffer of the packet's whole length.
-
-    It relies on paho 2.x's reader (``_sock_recv`` and its ``_in_packet``); the broker tests check it.
-    """
-    import errno
-
-    import paho.mqtt.client as mqtt
-
-    class BoundedClient(mqtt.Client):
-        on_oversized: Callable[[int], None] | None = None
-
-        def _sock_recv(self, bufsize: int) -> bytes:
-            packet = self._in_packet
-            if packet["have_remaining"] and packet["remaining_length"] > MAX_INCOMING_PACKET_BYTES:
-                size = int(packet["remaining_length"])
-                if self.on_oversized is not None:
-                    self.on_oversized(size)
-                raise ConnectionAbortedError(errno.EMSGSIZE, f"packet of {size} bytes refused")
-            return super()._sock_recv(min(bufsize, RECV_CHUNK_BYTES))
-
-    return BoundedClient

@@ -2,7 +2,7 @@
 
 Anyone who may publish to ``cmd/+`` (or ``homeassistant/status``) decides how much arrives, so
 every cost it can cause is capped: a packet larger than :data:`MAX_INCOMING_PACKET_BYTES` is
-refused before it is read (see ``client``), each command name has a token bucket
+refused before it is read (see ``bounded``), each command name has a token bucket
 (:class:`RateLimiter`), log-once remembers a bounded number of keys (:class:`LogOnce`), and
 discovery is republished at most once per interval however often Home Assistant says ``online``
 (:class:`Debounce`). Times are seconds of any monotonic clock, passed in.

@@ -3,6 +3,8 @@
 This is a second, independent transcription on purpose. The driver (``mpu6050.py``) has its own
 register map and chip table; the emulator must not import them, or a wrong address, bit or FIFO
 size in the driver would be copied into the emulator and every test would agree with the mistake.
+So the register addresses and bits stand twice, the same numbers in the same order (``duplicates``
+lists the pair): that copy is kept on purpose, and neither module may import the other.
 
 Sources, by key:
 

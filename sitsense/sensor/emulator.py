@@ -24,7 +24,12 @@ enters the FIFO, so a driver that starts at once reads all of it) or any functio
 With ``origin_s`` the trace and the fault times are instead anchored at that clock time, so an
 emulator made later (a restarted service) joins the same simulated day where it is now.
 A stall (``stalls``) holds one bus transaction for a while, as a host that froze mid-read:
-the FIFO keeps filling meanwhile and overflows if the stall is longer than it holds.
+the FIFO keeps filling meanwhile and overflows if the stall is longer than it holds. The faults'
+vocabulary and the ``--faults`` syntax are in ``faults``.
+
+One module on purpose, though long: the registers, the sampling into the FIFO and the timed bus
+transfers are one chip's state read against one datasheet, and a FIFO read interleaves its bytes
+with the samples falling due meanwhile, so none of them can change without the others.
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ import heapq
 import math
 import os
 import random
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -44,6 +48,7 @@ from ..traces import Trace
 from .playback import TracePlayer
 from . import emulated_chips as R
 from .emulated_chips import ChipModel, model_for
+from .faults import BusFault
 
 Signal = Callable[[np.ndarray], np.ndarray]  # seconds since the first sample -> (n, 3) g
 
@@ -56,27 +61,6 @@ GYRO_RATE_HZ, GYRO_RATE_NO_DLPF_HZ = 1000.0, 8000.0  # "Sample Rate = Gyroscope 
 
 def _bus_error(what: str, code: int = errno.EREMOTEIO) -> OSError:
     return OSError(code, f"{os.strerror(code)} ({what})")
-
-
-@dataclass(frozen=True)
-class BusFault:
-    """One injected fault for one transaction (``faults={n: ...}`` by transaction number, or ``arm``).
-
-    ``nack``: the address is not acknowledged (EREMOTEIO) and nothing moves. ``abort``: the
-    transfer fails with ``code`` after ``after_bytes`` data bytes moved (bytes taken from the FIFO
-    are gone). ``stall``: the host freezes for ``stall_s`` after ``after_bytes`` bytes of the
-    transfer. ``drop_write``: a write is acknowledged but does not stick. ``brownout``: the chip
-    loses power just before the transaction.
-    """
-
-    kind: str
-    after_bytes: int = 0
-    code: int = errno.EIO
-    stall_s: float = 0.0
-
-    def __post_init__(self):
-        if self.kind not in ("nack", "abort", "stall", "drop_write", "brownout"):
-            raise ValueError(f"unknown bus fault {self.kind!r}")
 
 
 class MPU6050Emulator:
@@ -648,68 +632,3 @@ class MPU6050Emulator:
     def writes_to(self, reg: int) -> list[int]:
         """Every value written to one register, in order."""
         return [v for _, r, v in self.writes if r == reg]
-
-
-MAX_FAULT_TIME_S = 1e9  # about 31 years, the longest a trace can last
-
-
-def parse_faults(text: str) -> dict:
-    """``'nack=0.01, disconnect=2h+5m, reset=5h, stall=3h+20s, frozen=4h+1m'`` -> emulator options.
-
-    Times are seconds (``3600``) or durations (``1h30m``), counted like the emulator's own
-    (from its creation, or from ``origin_s``); ``+`` gives a window's length. Repeat a key for
-    several windows. Raises ConfigError naming the bad item.
-    """
-    from ..errors import ConfigError
-    from ..plan import parse_duration_s
-
-    def seconds(item: str, value: str) -> float:
-        try:
-            s = float(value)
-        except ValueError:
-            try:
-                s = parse_duration_s(value)
-            except Exception:
-                raise ConfigError(f"fault {item!r}: {value!r} is not a time (use 3600, 90s, 1h30m)") from None
-        if not 0.0 <= s <= MAX_FAULT_TIME_S:  # also refuses nan and inf
-            raise ConfigError(f"fault {item!r}: {value!r} must be a time from 0 to {MAX_FAULT_TIME_S:.0e} s "
-                              "(use 3600, 90s, 1h30m)")
-        return s
-
-    def window(item: str, value: str) -> tuple[float, float]:
-        if "+" not in value:
-            raise ConfigError(f"fault {item!r}: expected START+LENGTH, e.g. 2h+5m")
-        a, d = value.split("+", 1)
-        start, length = seconds(item, a), seconds(item, d)
-        if length <= 0:
-            raise ConfigError(f"fault {item!r}: the length must be positive")
-        return start, length
-
-    opts: dict = {"disconnects": [], "resets_at": [], "stalls": [], "frozen": []}
-    for item in (p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if key == "nack":
-            try:
-                p = float(value)
-            except ValueError:
-                p = -1.0
-            if not 0.0 <= p < 1.0:
-                raise ConfigError(f"fault {item!r}: nack needs a probability from 0 to below 1, e.g. nack=0.01")
-            opts["nack_probability"] = p
-        elif key == "disconnect":
-            a, d = window(item, value)
-            opts["disconnects"].append((a, a + d))
-        elif key == "frozen":
-            a, d = window(item, value)
-            opts["frozen"].append((a, a + d))
-        elif key == "stall":
-            opts["stalls"].append(window(item, value))
-        elif key == "reset":
-            opts["resets_at"].append(seconds(item, value))
-        else:
-            raise ConfigError(f"fault {item!r}: unknown fault (known: nack=P, disconnect=AT+LEN, reset=AT, "
-                              "stall=AT+LEN, frozen=AT+LEN)")
-    return opts
