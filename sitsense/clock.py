@@ -70,7 +70,29 @@ class SystemClock:
         return interrupt.wait(max(0.0, t_s - time.monotonic()))
 
 
-class SimClock:
+class _FromStart:
+    """Wall time for a clock that read ``start_mono_s`` at ``start_wall``: the start plus the elapsed
+    time, shown in ``tz`` (default: the start's own zone; a naive start is local time)."""
+
+    def __init__(self, start_wall: datetime, start_mono_s: float, tz: tzinfo | None):
+        if start_wall.tzinfo is None:
+            start_wall = start_wall.astimezone()
+        self._start_wall = start_wall
+        self._tz = tz or start_wall.tzinfo
+        self._start_mono_s = start_mono_s
+
+    def monotonic(self) -> float:
+        raise NotImplementedError
+
+    def wall(self) -> datetime:
+        return self.wall_at(self.monotonic())
+
+    def wall_at(self, t_s: float) -> datetime:
+        """Local wall time at monotonic ``t_s`` (computed as elapsed time, so DST-correct)."""
+        return shift_wall(self._start_wall, t_s - self._start_mono_s).astimezone(self._tz)
+
+
+class SimClock(_FromStart):
     """A clock moved forward by the caller (sample timestamps), mapped to wall time from a start.
 
     ``tz`` is the wearer's local zone (for day boundaries and active hours); without it the
@@ -84,11 +106,7 @@ class SimClock:
 
     def __init__(self, start_wall: datetime, start_mono_s: float = 0.0, speed: float | None = None,
                  tz: tzinfo | None = None):
-        if start_wall.tzinfo is None:
-            start_wall = start_wall.astimezone()
-        self._start_wall = start_wall
-        self._tz = tz or start_wall.tzinfo
-        self._start_mono_s = start_mono_s
+        super().__init__(start_wall, start_mono_s, tz)
         self._now_s = start_mono_s
         self.speed = speed
         self._moved = threading.Condition()
@@ -96,13 +114,6 @@ class SimClock:
 
     def monotonic(self) -> float:
         return self._now_s
-
-    def wall(self) -> datetime:
-        return self.wall_at(self._now_s)
-
-    def wall_at(self, t_s: float) -> datetime:
-        """Local wall time at monotonic ``t_s`` (computed as elapsed time, so DST-correct)."""
-        return shift_wall(self._start_wall, t_s - self._start_mono_s).astimezone(self._tz)
 
     def advance_to(self, t_s: float) -> None:
         if t_s > self._now_s:
@@ -135,7 +146,7 @@ class SimClock:
             return sorted(self._deadlines)
 
 
-class ScaledClock:
+class ScaledClock(_FromStart):
     """Real time run ``speed`` times faster, from a chosen start: for fake sensors with ``--speed X``.
 
     ``monotonic`` starts at ``start_mono_s`` and advances ``speed`` seconds per real second;
@@ -149,24 +160,12 @@ class ScaledClock:
                  tz: tzinfo | None = None, real0: float | None = None):
         if not speed > 0:
             raise ValueError("speed must be positive")
+        super().__init__(start_wall or datetime.now().astimezone(), start_mono_s, tz)
         self.speed = float(speed)
-        start_wall = start_wall or datetime.now().astimezone()
-        if start_wall.tzinfo is None:
-            start_wall = start_wall.astimezone()
-        self._start_wall = start_wall
-        self._tz = tz or start_wall.tzinfo
-        self._start_mono_s = start_mono_s
         self._real0 = time.monotonic() if real0 is None else float(real0)
 
     def monotonic(self) -> float:
         return self._start_mono_s + (time.monotonic() - self._real0) * self.speed
-
-    def wall(self) -> datetime:
-        return self.wall_at(self.monotonic())
-
-    def wall_at(self, t_s: float) -> datetime:
-        """Local wall time at monotonic ``t_s``."""
-        return shift_wall(self._start_wall, t_s - self._start_mono_s).astimezone(self._tz)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
