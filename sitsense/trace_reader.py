@@ -36,7 +36,8 @@ import numpy as np
 
 from .errors import TraceError
 from .heap import HeapTrimmer
-from .traces import COLUMNS, LABEL_CODE, LABELS, MAGIC, NO_LABEL, Trace, parse_start_time
+from .traces import (COLUMNS, LABEL_CODE, LABELS, MAGIC, NO_LABEL, Trace, metadata_sample_rate_hz,
+                     metadata_start_time, parse_start_time)
 
 CHUNK_BYTES = 1 << 18  # text per parsed piece: memory is a small multiple of it (and 256 KiB parse fastest)
 MAX_LINE_BYTES = 1 << 20  # a sample line is under 100 bytes, a metadata line a few kB
@@ -99,19 +100,16 @@ class TraceReader:
 
     @property
     def start_time(self) -> datetime | None:
-        text = self.metadata.get("start_time")
-        return datetime.fromisoformat(text) if text else None
+        return metadata_start_time(self.metadata)
 
     @property
     def sample_rate_hz(self) -> float:
         """From the metadata; a trace without it is scanned once (as the whole-file reader always did)."""
-        if "sample_rate_hz" in self.metadata:
-            return float(self.metadata["sample_rate_hz"])
-        s = self.summary()
-        if s.samples > 1:
-            return float((s.samples - 1) / (s.last_t_s - s.first_t_s))
-        from .traces import HAPT_SAMPLE_RATE_HZ
-        return HAPT_SAMPLE_RATE_HZ
+        def span() -> tuple[int, float]:
+            s = self.summary()
+            return s.samples, s.duration_s
+
+        return metadata_sample_rate_hz(self.metadata, span)
 
     # ------------------------------------------------------------------ samples
 
@@ -216,15 +214,20 @@ class _Pass:
             except Exception:  # noqa: BLE001 - closing a file we only read must not hide the real error
                 pass
 
-    def _fill(self) -> bool:
-        """Read more text into the buffer; False at the end of the file with nothing left."""
-        if self.eof:
-            return False
+    def _read(self) -> bytes:
+        """The next ``chunk_bytes`` of text (inflated), the reader's position kept; TraceError if unreadable."""
         try:
             data = self.stream.read(self.chunk_bytes)
             self.reader.position = self.raw.tell()
         except (OSError, EOFError, zlib.error) as exc:
             raise TraceError(f"{self.source}: cannot read trace: {exc}") from None
+        return data
+
+    def _fill(self) -> bool:
+        """Read more text into the buffer; False at the end of the file with nothing left."""
+        if self.eof:
+            return False
+        data = self._read()
         rest = self.buf[self.at:]
         self.at = 0
         if not data:
@@ -266,11 +269,7 @@ class _Pass:
         rest = self.buf[self.at:]
         self.buf, self.at = b"", 0
         while not self.eof:
-            try:
-                data = self.stream.read(self.chunk_bytes)
-                self.reader.position = self.raw.tell()
-            except (OSError, EOFError, zlib.error) as exc:
-                raise TraceError(f"{self.source}: cannot read trace: {exc}") from None
+            data = self._read()
             if not data:
                 self.eof = True
                 break

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -47,11 +48,7 @@ class Trace:
 
     @property
     def sample_rate_hz(self) -> float:
-        if "sample_rate_hz" in self.metadata:
-            return float(self.metadata["sample_rate_hz"])
-        if len(self) > 1:
-            return float((len(self) - 1) / (self.t_s[-1] - self.t_s[0]))
-        return HAPT_SAMPLE_RATE_HZ
+        return metadata_sample_rate_hz(self.metadata, lambda: (len(self), self.duration_s))
 
     @property
     def duration_s(self) -> float:
@@ -59,8 +56,7 @@ class Trace:
 
     @property
     def start_time(self) -> datetime | None:
-        text = self.metadata.get("start_time")
-        return datetime.fromisoformat(text) if text else None
+        return metadata_start_time(self.metadata)
 
     def label_names(self) -> np.ndarray:
         """Labels as strings ('' where absent)."""
@@ -87,6 +83,23 @@ def parse_trace(raw: bytes, source: str = "<trace>") -> Trace:
     from .trace_reader import TraceReader
 
     return TraceReader.from_bytes(raw, source).read()
+
+
+def metadata_start_time(metadata: Mapping[str, str]) -> datetime | None:
+    """A trace's ``start_time`` from its metadata (checked when read), or None without one."""
+    text = metadata.get("start_time")
+    return datetime.fromisoformat(text) if text else None
+
+
+def metadata_sample_rate_hz(metadata: Mapping[str, str], span: Callable[[], tuple[int, float]]) -> float:
+    """A trace's sample rate: its metadata's, else measured from ``span()`` (samples, seconds from the
+    first to the last; asked only then), else HAPT's 50 Hz."""
+    if "sample_rate_hz" in metadata:
+        return float(metadata["sample_rate_hz"])
+    samples, duration_s = span()
+    if samples > 1:
+        return float((samples - 1) / duration_s)
+    return HAPT_SAMPLE_RATE_HZ
 
 
 def parse_start_time(text: str) -> datetime | None:
