@@ -120,7 +120,7 @@ def mqtt_page() -> str:
               "the service's clock) besides the fields named.", "",
               "| type | fields | what happened |", "| --- | --- | --- |"]
     for cls in PUBLISHED_EVENTS:
-        names = ", ".join(f"`{f.name}`" for f in fields(cls) if f.name != "t")  # type: ignore[arg-type]
+        names = ", ".join(f"`{f.name}`" for f in fields(cls) if f.name != "t")
         doc = " ".join((cls.__doc__ or "").split()).replace("``", "`")
         lines.append(f"| `{cls.type}` | {names or '-'} | {_cell(doc)} |")
     lines.append("")
