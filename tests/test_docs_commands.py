@@ -127,6 +127,21 @@ def test_the_runnable_blocks_of_a_page_run(page: Path, tmp_path):
             assert not missing, f"{after.where}: not printed by the block above: {missing}\n---\n{printed}"
 
 
+def test_the_readme_demo_prints_what_the_readme_shows():
+    """The demo command makes .venv, so it is not runnable here; its last step is, and what the README
+    shows after it must be what that step prints."""
+    readme = blocks(REPO / "README.md")
+    k = next(i for i, b in enumerate(readme) if "sitsense simulate examples/desk-morning.csv.gz" in b.text)
+    command = readme[k].text.strip().split(" && ")[-1].replace(".venv/bin/", "")
+    assert command == "sitsense simulate examples/desk-morning.csv.gz" and readme[k + 1].lang == "text"
+    shown = [line.rstrip() for line in readme[k + 1].text.splitlines() if line.strip() and line.strip() != "..."]
+    done = subprocess.run([str(Path(sys.executable).with_name("sitsense")), *command.split()[1:]], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "TZ": "UTC"})
+    assert done.returncode == 0, done.stderr
+    assert [line for line in shown if line not in done.stdout] == []
+    assert len(shown) >= 6
+
+
 def test_every_toml_block_is_a_config_check_config_accepts():
     tomls = [b for b in ALL if b.lang == "toml"]
     assert len(tomls) >= 2
