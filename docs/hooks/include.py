@@ -1,7 +1,9 @@
 """MkDocs hook: ``<!-- include: PATH -->`` on a line of its own is replaced by the file at PATH
 (relative to the repository's top, where mkdocs.yml is), so hardware.md stays at the top level and
 is still a page of the site. Relative links in the included file are re-aimed from its folder to
-the page's; a missing file, or a link leaving the docs folder, fails the build.
+the page's; a missing file, or a link leaving the docs folder, fails the build. The runnable-block
+markers (``<!-- runnable -->``, ``<!-- output -->``, ``<!-- not runnable: ... -->``, see
+docs/design/docs.md) are dropped: an HTML comment inside a list item would end the list.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 INCLUDE = re.compile(r"^<!-- include: (\S+) -->[ \t]*$", re.M)
+MARKER = re.compile(r"^[ \t]*<!-- (?:runnable|output|not runnable: .*?) -->[ \t]*\n", re.M)
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
 
 
@@ -43,4 +46,4 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
             text = f.read()
         return _rebase(text, os.path.dirname(path), page_dir, docs_dir, m.group(1))
 
-    return INCLUDE.sub(include, markdown)
+    return MARKER.sub("", INCLUDE.sub(include, markdown))
