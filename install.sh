@@ -14,7 +14,7 @@ usage() {
   cat <<'EOF'
 usage: sudo ./install.sh [--with-mosquitto] [--no-start] [--python PYTHON] [--root DIR]
 
-  --with-mosquitto  also install the Mosquitto broker on this Pi (see the README, "On your phone")
+  --with-mosquitto  also install the Mosquitto broker on this Pi (see docs/wear/mqtt.md)
   --no-start        install and enable the service, but do not start it (a running one is stopped
                     for the checks and stays stopped)
   --python PYTHON   interpreter for the venv (default /usr/bin/python3, which sees apt's lgpio)
@@ -127,7 +127,7 @@ mkdir -p "$R$PREFIX"
 if [ "$SRC" != "$(cd "$R$PREFIX" && pwd -P)/src" ]; then
   rm -rf "$R$PREFIX/src.new"
   mkdir "$R$PREFIX/src.new"
-  for item in pyproject.toml README.md hardware.md install.sh sitsense config systemd examples; do
+  for item in pyproject.toml README.md hardware.md install.sh sitsense config systemd examples docs; do
     [ -e "$SRC/$item" ] && cp -R "$SRC/$item" "$R$PREFIX/src.new/"
   done
   find "$R$PREFIX/src.new" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
@@ -141,7 +141,7 @@ if [ ! -x "$R$VENV/bin/python" ]; then
   "$PYTHON" -m venv --system-site-packages "$R$VENV"
 fi
 say "installing sitsense $(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$R$PREFIX/src/sitsense/__init__.py") into $VENV"
-# [web]: aiohttp for the phone page (README, "The phone page"); the service runs without it too
+# [web]: aiohttp for the phone page (docs/wear/phone-page.md); the service runs without it too
 "$R$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$R$PREFIX/src[web]"
 rm -rf "$R$PREFIX/src/build" "$R$PREFIX/src"/*.egg-info
 mkdir -p "$R/usr/local/bin"
@@ -199,7 +199,7 @@ if [ "$LIVE" = 1 ]; then
   else
     say "the service did not start yet (journalctl -u sitsense says why); systemd retries every 15 s"
   fi
-  say "done: 'systemctl status sitsense', 'journalctl -u sitsense -f'; then clip it on and calibrate (README, \"Calibration\")"
+  say "done: 'systemctl status sitsense', 'journalctl -u sitsense -f'; then clip it on and calibrate (docs/wear/calibrate.md)"
 else
   say "done (into $R)"
 fi

@@ -462,14 +462,22 @@ def in_window(minute_of_day: int, window: tuple[int, int]) -> bool:
     return minute_of_day >= a or minute_of_day < b
 
 
-def render_defaults() -> str:
-    """The commented default config file, generated from the dataclasses above."""
-    lines = ["# sitsense configuration: every key with its default, unit and allowed values.",
-             "# A file of your own needs only the keys it changes; see 'sitsense check-config FILE'.",
-             "# Secrets never go here: the MQTT password comes from SITSENSE_MQTT_PASSWORD or mqtt.password_file.",
-             ""]
-    for name, cls in SECTIONS.items():
-        lines.append(f"[{name}]")
+@dataclass(frozen=True)
+class KeyDoc:
+    """One config key as documented: ``default`` in TOML, ``allowed`` the unit, range and choices."""
+
+    section: str
+    name: str
+    default: str
+    doc: str
+    unit: str
+    allowed: tuple[str, ...]
+
+
+def key_docs() -> list[KeyDoc]:
+    """Every key of every section, in declaration order (``config-defaults`` and the docs use it)."""
+    out = []
+    for section, cls in SECTIONS.items():
         for f in fields(cls):
             meta = f.metadata
             default = f.default_factory() if callable(f.default_factory) else f.default
@@ -481,11 +489,29 @@ def render_defaults() -> str:
             if meta["choices"] is not None:
                 shown = ", ".join(hex(c) if f.name == "address" else str(c) for c in meta["choices"])
                 allowed.append(f"allowed: {shown}")
-            lines.append(f"# {meta['doc']}.")
-            if allowed:
-                lines.append(f"# ({'; '.join(allowed)})")
-            lines.append(f"{f.name} = {_toml_value(default, f.name)}")
-        lines.append("")
+            out.append(KeyDoc(section, f.name, _toml_value(default, f.name), meta["doc"], meta["unit"],
+                              tuple(allowed)))
+    return out
+
+
+def render_defaults() -> str:
+    """The commented default config file, generated from the dataclasses above."""
+    lines = ["# sitsense configuration: every key with its default, unit and allowed values.",
+             "# A file of your own needs only the keys it changes; see 'sitsense check-config FILE'.",
+             "# Secrets never go here: the MQTT password comes from SITSENSE_MQTT_PASSWORD or mqtt.password_file.",
+             ""]
+    section = None
+    for k in key_docs():
+        if k.section != section:
+            if section is not None:
+                lines.append("")
+            lines.append(f"[{k.section}]")
+            section = k.section
+        lines.append(f"# {k.doc}.")
+        if k.allowed:
+            lines.append(f"# ({'; '.join(k.allowed)})")
+        lines.append(f"{k.name} = {k.default}")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -311,7 +311,7 @@ def run_checks(cfg: Config, spec: str | None, speed: float | None, seconds: floa
     checks.append(gpio)
     checks.append(check_mqtt(cfg))
     checks.append(check_web(cfg, fake=kind != "mpu6050"))
-    if kind == "mpu6050":  # a fake sensor's run keeps no state (see README, "Where state lives")
+    if kind == "mpu6050":  # a fake sensor's run keeps no state (see docs/wear/calibrate.md, "Where state lives")
         checks.append(check_state(cfg))
     checks.append(check_state_folder(cfg))
     checks.append(check_posture(cfg))

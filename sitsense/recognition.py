@@ -7,7 +7,7 @@ Pure numpy over windows of ``(n, 3)`` acceleration in g. What the pelvis shows w
 - walking lunges: a slow, deep vertical cycle (one lunge every 1.6-5 s) with a forward lean.
 The rules below read those three signatures from autocorrelation peaks. Reliability is measured
 on synthetic signals (``sitsense.exercise_synth``) and on real walking/standing windows
-(``bench/recognition.py``, figures in the README). Without real recordings of the exercises it is
+(``bench/recognition.py``, figures in docs/wear/daily-use.md). Without real recordings of the exercises it is
 a prototype, not proof.
 """
 

@@ -168,7 +168,7 @@ class HomeAssistant:
         return done["result"]
 
     def install_blueprint(self, source: Path, path: str) -> None:
-        """Copy a blueprint into config/blueprints/automation/<path> (the README's way without a URL)."""
+        """Copy a blueprint into config/blueprints/automation/<path> (docs/wear/mqtt.md's way without a URL)."""
         target = self.config_dir / "blueprints" / "automation" / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())

@@ -57,7 +57,7 @@ def product_sentences() -> list[str]:
     for r, bout_min in ((1, 30), (2, 40), (3, 50)):
         a = coach.on_alert(Alert(bout_min * 60.0, f"a{r}", bout_min * 60.0, 0.0, r, ""))
         texts.append(a.message)
-    for doc in (REPO / "README.md", REPO / "hardware.md"):
+    for doc in (REPO / "README.md", REPO / "hardware.md", *sorted((REPO / "docs").rglob("*.md"))):
         texts.append(doc.read_text(encoding="utf-8"))
     return [s for t in texts for s in sentences(t)]
 

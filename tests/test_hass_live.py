@@ -1,4 +1,4 @@
-"""sitsense against a real Home Assistant, with a test phone, as the README's Home Assistant section.
+"""sitsense against a real Home Assistant, with a test phone, as docs/wear/mqtt.md's Home Assistant section.
 
 Home Assistant (the release pinned in tests/hass_install.py, from its cached environment) runs on
 loopback with the MQTT integration on a test Mosquitto. Two phones register through mobile_app
@@ -36,7 +36,7 @@ BLUEPRINT = REPO / "config" / "homeassistant" / "stand-up-notify.yaml"
 BLUEPRINT_PATH = "sitsense/stand-up-notify.yaml"
 TAG = "sitsense-sitsense-try"
 SNOOZE_MIN = 15
-# The README's try-it command: 1 min standing, then 40 min sitting: the alert at 5 min into the bout,
+# The docs' try-it command: 1 min standing, then 40 min sitting: the alert at 5 min into the bout,
 # one reminder a minute later, then nothing more (max_reminders 2) until the walk ends the bout. At
 # 40x the sitting lasts a minute of real time after the reminder: the phones' presses take seconds.
 PLAN = "stand 1m, sit 40m, walk 5m, stand 60m"
@@ -92,8 +92,8 @@ def sitsense_config(ha, tmp_path_factory) -> Path:
     return path
 
 
-def test_the_readme_prints_the_commands_this_test_runs():
-    readme = (REPO / "README.md").read_text()
+def test_the_docs_print_the_commands_this_test_runs():
+    readme = (REPO / "docs" / "wear" / "mqtt.md").read_text()
     assert TRY_COMMAND in readme and TRY_COMMAND in TRY_CONFIG.read_text()
     assert "sitsense simulate examples/desk-morning.csv.gz --config my.toml --mqtt" in readme
 
@@ -230,7 +230,7 @@ def test_a_replay_as_the_readme_prints_it_notifies_every_alert(ha, phones, tmp_p
     android = phones[0]
     ws = ha.websocket()
     ha.install_blueprint(BLUEPRINT, BLUEPRINT_PATH)
-    replay_base = "sitsense/demo-replay"  # the README's example device, 'demo'
+    replay_base = "sitsense/demo-replay"  # the docs' example device, 'demo'
     config = tmp_path / "my.toml"
     config.write_text(f"[mqtt]\nenabled = true\nhost = \"{ha.broker.host}\"\nport = {ha.broker.port}\n"
                       'device_id = "demo"\n')

@@ -31,7 +31,7 @@ dtparam=audio=on
 camera_auto_detect=1
 """
 RELEASE_FILES = ["pyproject.toml", "README.md", "hardware.md", "install.sh", "sitsense", "config", "systemd",
-                 "examples"]
+                 "examples", "docs"]
 
 
 def _install(src: Path, root: Path) -> subprocess.CompletedProcess:
@@ -211,7 +211,7 @@ def test_live_install_starts_the_service_and_an_upgrade_restarts_it(live_box):
     props = box.show("sitsense.service", "ActiveState", "MainPID")
     assert props["ActiveState"] == "active", box.systemctl("status", "sitsense", check=False).stdout
     assert box.run("readlink", f"/proc/{props['MainPID']}/cwd").stdout.strip() == "/run/sitsense"
-    assert box.run("sitsense", "--version").stdout.startswith("sitsense ")  # on PATH, as the README says
+    assert box.run("sitsense", "--version").stdout.startswith("sitsense ")  # on PATH, as docs/wear/install.md says
     assert box.read("/etc/sitsense/sitsense.toml") == FAKE_SENSOR_CONFIG
 
     release_mark = "RELEASE_MARK = 'live-upgrade'\n"

@@ -281,7 +281,7 @@ def test_every_kind_of_bad_command_is_refused_on_its_result_topic_and_nothing_cr
 
 
 def test_clearing_a_retained_command_is_indistinguishable_from_an_empty_command(broker, tmp_path, closing):
-    """Documents a limit of MQTT 3.1.1 (README, Commands): the empty retained message that deletes a
+    """Documents a limit of MQTT 3.1.1 (docs/wear/mqtt.md, Commands): the empty retained message that deletes a
     retained ``cmd/pause`` (``mosquitto_pub -r -n``) reaches a connected sitsense as a live message
     with the retain flag cleared, byte for byte what ``mosquitto_pub -n`` sends, so it runs ``pause``
     with its default. Only the copy a broker hands out on subscribe carries the flag (ignored)."""

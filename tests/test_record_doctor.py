@@ -253,7 +253,7 @@ def test_doctor_reports_a_missing_bus_and_an_unreachable_broker(capsys, tmp_path
 
 
 def test_doctor_on_a_fake_sensor_passes_off_a_pi():
-    """The README's 'everything without hardware' doctor run must not fail for want of GPIO pins."""
+    """The docs' 'everything without hardware' doctor run (docs/simulator/traces.md) must not fail for want of GPIO pins."""
     import os
     import subprocess
     import sys

@@ -59,7 +59,7 @@ def run_service(tmp_path: Path, state: Path, broker: Mosquitto, plan: str = DAY,
                     "discovery = false\nreconnect_max_s = 1\nstate_interval_s = 1\n[buzzer]\nenabled = false\n"
                     + ("[web]\nenabled = false\n" if "web" in SECTIONS else ""))
     env = dict(os.environ, STATE_DIRECTORY=str(state), PYTHONPATH=str(REPO))
-    # --state: a fake sensor keeps state only where it is told (README, "Where state lives")
+    # --state: a fake sensor keeps state only where it is told (docs/wear/calibrate.md, "Where state lives")
     done = subprocess.run([sys.executable, "-m", "sitsense.cli", "-v", "run", "--config", str(conf), "--sensor",
                            f"fake:plan:{plan}", "--speed", "0", "--json", "--state", str(state / "sitsense.db")],
                           capture_output=True, text=True, env=env, timeout=300)

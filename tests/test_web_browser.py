@@ -4,7 +4,7 @@ follow the guided release's timer, press Snooze and see the service act, and che
 password and a command without its CSRF token are refused. Screenshots at 390x844 are checked for
 the elements a wearer needs (present, visible, inside the screen, thumb-sized buttons).
 
-``SITSENSE_UPDATE_SCREENSHOTS=1`` also writes the screenshots to ``docs/`` (the README shows one).
+``SITSENSE_UPDATE_SCREENSHOTS=1`` also writes the screenshots to ``docs/`` (the README and docs/wear/phone-page.md show one).
 """
 
 from __future__ import annotations

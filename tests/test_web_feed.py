@@ -34,7 +34,7 @@ def _replay(plan: str, cfg: Config | None = None):
     clock = SimClock(START)
     source = ReplaySource(trace, clock, block_s=1.0)
     service = Service(cfg, clock=clock, source=source, coach=Coach(cfg.coach))
-    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on, as the README asks
+    service.classifier.set_reference(trace.accel_g[:50].mean(axis=0))  # calibrated at clip-on, as docs/wear/calibrate.md asks
     feed = WebFeed(service)
     pages = []
     feed.notify = lambda: pages.append(feed.page)

@@ -378,7 +378,7 @@ class MqttOutput:
         self._log_once("oversized", logging.WARNING,
                        "MQTT: refused a message of %d bytes from the broker (the limit is %d); dropped the "
                        "connection to skip it and reconnecting; set max_packet_size and an ACL on the broker "
-                       "(README, 'Mosquitto on the Pi')", size, MAX_INCOMING_PACKET_BYTES)
+                       "(docs/wear/mqtt.md, 'Mosquitto on the Pi')", size, MAX_INCOMING_PACKET_BYTES)
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         # paho leaves Nagle's algorithm on: a small alert written just after a state update then

@@ -45,6 +45,55 @@ TILES = ("posture", "bout_min", "today/sitting_min", "today/breaks", "today/aler
 CLOCK_TILES = frozenset({"bout_min", "today/sitting_min"})
 
 
+@dataclass(frozen=True)
+class TopicSpec:
+    """One row of the topic table: a topic under ``<prefix>/<device_id>/``, how it travels, its payload.
+
+    ``retained`` is None for the topics sitsense reads (commands: never retained); ``docs/reference/mqtt.md``
+    is generated from ``TOPIC_TABLE`` and a test checks every publish against it."""
+
+    name: str
+    retained: bool | None
+    qos: int
+    payload: str
+
+    @property
+    def incoming(self) -> bool:
+        return self.retained is None
+
+
+TOPIC_TABLE: tuple[TopicSpec, ...] = (
+    TopicSpec("status", True, 1, "`online`; `offline` on a clean stop, and as the Last Will when the Pi vanishes "
+              "(after about 1.5 x `keepalive_s`)"),
+    TopicSpec("posture", True, 0, "`sitting`, `standing`, `walking`, `lying`, `not_worn` or `unknown` (shown once it "
+              "lasted `state_interval_s`)"),
+    TopicSpec("bout_min", True, 0, "current sedentary bout, whole minutes"),
+    TopicSpec("today/sitting_min", True, 0, "sitting today, whole minutes"),
+    TopicSpec("today/breaks", True, 0, "breaks today"),
+    TopicSpec("today/alerts", True, 0, "alerts today"),
+    TopicSpec("today/release_min", True, 0, "hip-flexor release today, minutes with one decimal"),
+    TopicSpec("sensor", True, 0, "`ok` or a short fault text (e.g. `i2c_error`), published as soon as it changes"),
+    TopicSpec("alerts", True, 0, "`on`, `paused until 10:45` or `snoozed until 09:52` (the wearer's local time), "
+              "published as soon as it changes"),
+    TopicSpec("storage", True, 0, "the state folder: `ok`, `full`, `read-only` or `failing` (then the day's state "
+              "and the outbox are only in memory)"),
+    TopicSpec("state", True, 0, "JSON: `{time, posture, p, bout_min, bout_start, today: {sitting_min, breaks, "
+              "alerts, release_min}, sensor, storage, alerts, paused_until, snoozed_until}`; the last two are "
+              "ISO 8601 times, `null` when no pause or snooze is in force"),
+    TopicSpec("alert", False, 1, "JSON: `{id, event_type, time, bout_min, reminder, message, exercise: {id, name, "
+              "dose, cue}, safety}`; `event_type` is `stand_up` (first alert of a bout) or `reminder`"),
+    TopicSpec("event", False, 1, "JSON with `type`, a unique `id`, the wall `time` and the event's fields "
+              "(the types are listed below)"),
+    TopicSpec("posture_check", True, 1, "JSON `{code, message}`: `ok`, `uncalibrated` (no upright reference yet) "
+              "or `sit_stand_alike` (this wearer's sitting looks like their standing), with what to do; "
+              "published on connect and when it changes"),
+    TopicSpec("cmd/<name>", None, 1, "commands to sitsense (below); never retained"),
+    TopicSpec("cmd/<name>/result", False, 1, 'JSON answer to each command, e.g. '
+              '`{"command": "snooze", "ok": true, "t": 1862.0}`'),
+    TopicSpec("last_command", True, 1, "the latest answer, accepted or refused, with its wall `time`"),
+)
+
+
 def resolve_device_id(device_id: str, hostname: str | None = None) -> str:
     """The configured id, or the host name made topic-safe (letters, digits, '_' and '-')."""
     if device_id:

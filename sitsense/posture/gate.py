@@ -11,7 +11,7 @@ of the four context blocks. A step is quiet when neither lift nor turn happened 
 ``quiet_s``: after a movement the filter commits to a posture there, and nothing changes while
 it stays quiet.
 
-Thresholds come from the HAPT distributions (``README``, "Posture stage"): transitions reach
+Thresholds come from the HAPT distributions (``docs/design/architecture.md``, "Posture stage"): transitions reach
 0.10 g and more, still sitting stays under 0.06 g in 99% of steps.
 """
 

@@ -122,7 +122,7 @@ class PageStarter:
             return None
         if password is None:  # not set up: a normal state, not a fault (doctor shows it)
             log.info("web: the phone page is off until a password is set: run 'sitsense web-password' "
-                     "(README, 'The phone page'), or set web.enabled = false")
+                     "(docs/wear/phone-page.md), or set web.enabled = false")
             return None
         try:
             import aiohttp  # noqa: F401

@@ -1,6 +1,7 @@
-"""The README's Mosquitto setup, run as written (issue 18 item 3): its ACL keeps every account but
-the wearer's out of the device's topics, and its ``max_packet_size`` stops a huge message at the
-broker. The files are taken from the README's own code block, so the README stays true.
+"""The documented Mosquitto setup (docs/wear/mqtt.md, "Mosquitto on the Pi"), run as written (issue 18
+item 3): its ACL keeps every account but the wearer's out of the device's topics, and its
+``max_packet_size`` stops a huge message at the broker. The files are taken from the page's own code
+block, so the page stays true.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from tests.test_mqtt_broker import closing  # noqa: F401 (fixture)
 PASSWORDS = {"wearer": "wearer's secret", "stranger": "someone else"}
 
 
-def readme_files() -> dict[str, str]:
-    """The files the README's 'Mosquitto on the Pi' block writes with ``sudo tee PATH <<'EOF'``."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### Mosquitto on the Pi"):]
-    section = section[:section.index("\n### ", 1)]
+BROKER_PAGE = REPO / "docs" / "wear" / "mqtt.md"
+
+
+def documented_files() -> dict[str, str]:
+    """The files the page's 'Mosquitto on the Pi' block writes with ``sudo tee PATH <<'EOF'``."""
+    text = BROKER_PAGE.read_text()
+    section = text[text.index("\n## Mosquitto on the Pi\n"):]
+    section = section[:section.index("\n## ", 1)]
     return dict(re.findall(r"sudo tee (\S+) >/dev/null <<'EOF'\n(.*?)\nEOF\n", section, flags=re.S))
 
 
 @pytest.fixture
-def readme_broker(tmp_path):
+def documented_broker(tmp_path):
     require(MOSQUITTO_PASSWD is not None, "mosquitto_passwd not installed (apt install mosquitto)")
-    files = readme_files()
+    files = documented_files()
     conf_text, acl_text = files["/etc/mosquitto/conf.d/sitsense.conf"], files["/etc/mosquitto/acl"]
     b = Mosquitto(tmp_path / "mosquitto", users=PASSWORDS)  # makes the password file
     acl = b.dir / "acl"
@@ -51,16 +55,16 @@ def readme_broker(tmp_path):
     b.stop()
 
 
-def test_the_readme_block_has_the_acl_and_the_packet_limit():
-    files = readme_files()
+def test_the_documented_block_has_the_acl_and_the_packet_limit():
+    files = documented_files()
     conf = files["/etc/mosquitto/conf.d/sitsense.conf"]
     assert "acl_file /etc/mosquitto/acl" in conf and re.search(r"^max_packet_size \d+$", conf, re.M)
     assert "user wearer" in files["/etc/mosquitto/acl"]
 
 
-def test_only_the_wearer_reads_and_commands_and_huge_messages_stop_at_the_broker(readme_broker, tmp_path,
+def test_only_the_wearer_reads_and_commands_and_huge_messages_stop_at_the_broker(documented_broker, tmp_path,
                                                                                 closing):  # noqa: F811
-    b = readme_broker
+    b = documented_broker
     submitted: list[Request] = []
     out = MqttOutput(MqttConfig(enabled=True, host=b.host, port=b.port, device_id="acl", username="wearer",
                                 reconnect_max_s=1), outbox=tmp_path / "o.db", submit=submitted.append,
