@@ -205,7 +205,8 @@ class ForwardFilter:
                 if sequence:
                     np.maximum(self.episode_max, b[4:], out=self.episode_max)
                     if quiet[i]:
-                        b = self._commit(i, b, wearer if personal else None, unit_g, on_commit)
+                        b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
+                                         like[i] if valid[i] else None)
                         if personal and self.learning:
                             llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
             out[i] = b
@@ -213,9 +214,15 @@ class ForwardFilter:
         return out @ self.report
 
     def _commit(self, i: int, b: np.ndarray, wearer: WearerModel | None, unit_g: np.ndarray | None,
-                on_commit=None) -> np.ndarray:
-        """Settle on the likeliest posture after a movement; learn it if its entry was confident."""
+                on_commit=None, like_i: np.ndarray | None = None) -> np.ndarray:
+        """Settle on the likeliest posture after a movement; learn it if its entry was confident.
+
+        Between sitting and lying the posture the step looks like decides (``like_i``): a roll of
+        the pelvis does not say which way it went, and a wearer turning over while lying would
+        otherwise be carried into sitting by the roll's door."""
         best = int(np.argmax(b @ self.destination))  # a movement still under way counts where it leads
+        if like_i is not None and best in (_S["sitting"], _S["lying"]):
+            best = _S["sitting"] if like_i[_S["sitting"]] >= like_i[_S["lying"]] else _S["lying"]
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
         confident = ((posture == "sitting" and e["stand_to_sit"] >= self.confident)
