@@ -112,6 +112,7 @@ class ForwardFilter:
         self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
         self.since_learned = 0
         self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
+        self.last_commit: int | None = None  # the state of the last commit
 
     @staticmethod
     def initial_belief() -> np.ndarray:
@@ -124,6 +125,7 @@ class ForwardFilter:
         self.frozen = False
         self.episode_max[:] = 0.0
         self.learning = None
+        self.last_commit = None
 
     def likelihoods(self, log_proba: np.ndarray) -> np.ndarray:
         """Relative likelihood (m, C) of each state from the model's log-probabilities."""
@@ -217,12 +219,15 @@ class ForwardFilter:
                 on_commit=None, like_i: np.ndarray | None = None) -> np.ndarray:
         """Settle on the likeliest posture after a movement; learn it if its entry was confident.
 
-        Between sitting and lying the posture the step looks like decides (``like_i``): a roll of
-        the pelvis does not say which way it went, and a wearer turning over while lying would
-        otherwise be carried into sitting by the roll's door."""
+        A change between sitting and lying also needs the step to look more like the new posture
+        than the old (``like_i``): a roll of the pelvis does not say which way it went, and a wearer
+        turning over while lying would otherwise be carried into sitting by the roll's door."""
         best = int(np.argmax(b @ self.destination))  # a movement still under way counts where it leads
-        if like_i is not None and best in (_S["sitting"], _S["lying"]):
-            best = _S["sitting"] if like_i[_S["sitting"]] >= like_i[_S["lying"]] else _S["lying"]
+        sed = (_S["sitting"], _S["lying"])
+        prev = self.last_commit
+        if like_i is not None and prev in sed and best in sed and best != prev and like_i[best] < like_i[prev]:
+            best = prev
+        self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
         confident = ((posture == "sitting" and e["stand_to_sit"] >= self.confident)
