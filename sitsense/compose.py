@@ -222,7 +222,12 @@ class _Stitcher:
         if self._last is not None and fade and len(piece) > 2 * fade and len(self._last[0]) > fade:
             w = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade)))[:, None]
             tail = self._last[0][-fade:]
-            piece[:fade] = tail * (1 - w) + piece[:fade] * w
+            # the blend of two directions is shorter than either: keep |a| going from one to the other,
+            # so a join turns the sensor without the dip in |a| that a lifted or lowered hip makes
+            mixed = tail * (1 - w) + piece[:fade] * w
+            mag = np.linalg.norm(tail, axis=1, keepdims=True) * (1 - w) + np.linalg.norm(piece[:fade], axis=1,
+                                                                                          keepdims=True) * w
+            piece[:fade] = mixed * (mag / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9))
             self._last = (self._last[0][:-fade], self._last[1][:-fade])
             self.total -= fade
         if self._last is not None:

@@ -112,6 +112,7 @@ class ForwardFilter:
         self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
         self.since_learned = 0
         self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
+        self.last_commit: int | None = None  # the state of the last commit
 
     @staticmethod
     def initial_belief() -> np.ndarray:
@@ -124,6 +125,7 @@ class ForwardFilter:
         self.frozen = False
         self.episode_max[:] = 0.0
         self.learning = None
+        self.last_commit = None
 
     def likelihoods(self, log_proba: np.ndarray) -> np.ndarray:
         """Relative likelihood (m, C) of each state from the model's log-probabilities."""
@@ -205,7 +207,8 @@ class ForwardFilter:
                 if sequence:
                     np.maximum(self.episode_max, b[4:], out=self.episode_max)
                     if quiet[i]:
-                        b = self._commit(i, b, wearer if personal else None, unit_g, on_commit)
+                        b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
+                                         like[i] if valid[i] else None)
                         if personal and self.learning:
                             llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
             out[i] = b
@@ -213,9 +216,18 @@ class ForwardFilter:
         return out @ self.report
 
     def _commit(self, i: int, b: np.ndarray, wearer: WearerModel | None, unit_g: np.ndarray | None,
-                on_commit=None) -> np.ndarray:
-        """Settle on the likeliest posture after a movement; learn it if its entry was confident."""
+                on_commit=None, like_i: np.ndarray | None = None) -> np.ndarray:
+        """Settle on the likeliest posture after a movement; learn it if its entry was confident.
+
+        A change between sitting and lying also needs the step to look more like the new posture
+        than the old (``like_i``): a roll of the pelvis does not say which way it went, and a wearer
+        turning over while lying would otherwise be carried into sitting by the roll's door."""
         best = int(np.argmax(b @ self.destination))  # a movement still under way counts where it leads
+        sed = (_S["sitting"], _S["lying"])
+        prev = self.last_commit
+        if like_i is not None and prev in sed and best in sed and best != prev and like_i[best] < like_i[prev]:
+            best = prev
+        self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
         confident = ((posture == "sitting" and e["stand_to_sit"] >= self.confident)
