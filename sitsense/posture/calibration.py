@@ -191,7 +191,7 @@ class UprightReference:
         assert up is not None
         dots = np.array([unit_g[k] @ up for k in ks])  # each its own 1-D product, exactly as one step takes it
         h = unit_g[ks] - dots[:, None] * up
-        sums = np.cumsum(np.vstack([self._head_sum, h]), axis=0)  # a running sum adds one step at a time
+        sums = np.cumsum(np.concatenate((self._head_sum[None], h)), axis=0)  # a running sum adds one step at a time
         n0 = self._head_n
         self._head_n = n0 + len(ks)
         self._head_sum = sums[-1].copy()
