@@ -62,7 +62,8 @@ _COS_TILT = (math.cos(math.radians(HEADING_TILT_DEG[0])), math.cos(math.radians(
 
 def steady_mask(std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
     """Steps whose whole context is still (a posture held, not a movement)."""
-    return np.asarray((std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1))
+    every = np.logical_and.reduce  # what .all() calls, without its wrapper
+    return np.asarray(every(std_g < 0.05, axis=1) & every(turn_deg < 3.0, axis=1))
 
 
 def heading_candidates(up: np.ndarray, unit_g: np.ndarray, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
@@ -125,7 +126,8 @@ class UprightReference:
     def gait_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps of steady gait: every context block moves like walking and the mean direction holds."""
         lo, hi = self.gait_std_g
-        return np.asarray(((std_g >= lo) & (std_g <= hi)).all(axis=1) & (turn_deg <= self.gait_turn_deg).all(axis=1))
+        every = np.logical_and.reduce  # what .all() calls, without its wrapper
+        return np.asarray(every((std_g >= lo) & (std_g <= hi), axis=1) & every(turn_deg <= self.gait_turn_deg, axis=1))
 
     def still_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps whose latest block is still enough to take a reference from."""

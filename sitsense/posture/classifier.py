@@ -125,8 +125,8 @@ class StreamingClassifier:
         if self._last_posture in _PROMPT_POSTURES and len(t_s) > 1:
             # a range of 2 std is the least any signal with that std can have: a cheap, safe test
             # (max - min of each axis; sorting a block this small is quicker than two column reductions)
-            ordered = np.sort(a, axis=0)
-            if float((ordered[-1] - ordered[0]).max()) >= 2 * self.moving_std_g:
+            ordered = np.sort(a.T, axis=1)
+            if float((ordered[:, -1] - ordered[:, 0]).max()) >= 2 * self.moving_std_g:
                 self._prompt_until = self._last_t + PROMPT_AFTER_MOVE_S
         due = self._next_end is None or self._last_t >= self._next_end + self.decide_every_s - self.step_s
         if not due and self._last_t > self._prompt_until:
@@ -167,7 +167,7 @@ class StreamingClassifier:
     def _decide(self, t: np.ndarray, a: np.ndarray, ends: np.ndarray) -> list[PostureEstimate]:
         lo, hi = block_edges(ends)
         n, mean, cov = span_moments(t, a, lo, hi)
-        valid = n.min(axis=1) >= self.min_block_samples
+        valid = np.minimum.reduce(n, axis=1) >= self.min_block_samples
         # the ufuncs np.linalg.norm, np.sum and np.clip call, without their wrappers (the same numbers)
         mag = np.sqrt(np.add.reduce(mean * mean, axis=-1))
         unit = mean / np.maximum(mag, 1e-6)[..., None]
@@ -222,7 +222,7 @@ class StreamingClassifier:
                 moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
                 probs = self.filter.run(log_p, use, moving)
                 confirmed[:] = calibrated
-        nw, since, suspect = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
+        nw, since, suspect = self.not_worn.update(ends, valid, std, np.add.reduce(mean, axis=1) / mean.shape[1])
         best = probs.argmax(axis=1)
         p_best = probs[np.arange(m), best].tolist()
         names = [OUTPUT_POSTURES[b] for b in best.tolist()]
