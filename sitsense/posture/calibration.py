@@ -62,7 +62,8 @@ _COS_TILT = (math.cos(math.radians(HEADING_TILT_DEG[0])), math.cos(math.radians(
 
 def steady_mask(std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
     """Steps whose whole context is still (a posture held, not a movement)."""
-    return np.asarray((std_g < 0.05).all(axis=1) & (turn_deg < 3.0).all(axis=1))
+    every = np.logical_and.reduce  # what .all() calls, without its wrapper
+    return np.asarray(every(std_g < 0.05, axis=1) & every(turn_deg < 3.0, axis=1))
 
 
 def heading_candidates(up: np.ndarray, unit_g: np.ndarray, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
@@ -125,7 +126,8 @@ class UprightReference:
     def gait_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps of steady gait: every context block moves like walking and the mean direction holds."""
         lo, hi = self.gait_std_g
-        return np.asarray(((std_g >= lo) & (std_g <= hi)).all(axis=1) & (turn_deg <= self.gait_turn_deg).all(axis=1))
+        every = np.logical_and.reduce  # what .all() calls, without its wrapper
+        return np.asarray(every((std_g >= lo) & (std_g <= hi), axis=1) & every(turn_deg <= self.gait_turn_deg, axis=1))
 
     def still_mask(self, std_g: np.ndarray, turn_deg: np.ndarray) -> np.ndarray:
         """Steps whose latest block is still enough to take a reference from."""
@@ -148,20 +150,30 @@ class UprightReference:
         changes: list[tuple[int, np.ndarray | None, np.ndarray | None, bool]] = []
         i = 0
         m = len(t_s)
+        gait_l = gait.tolist()
         while i < m:
             if self.up is None:
                 idx = np.flatnonzero(valid[i:]) + i
             else:
                 idx = np.flatnonzero(valid[i:] & (gait[i:] | (steady[i:] & self._tilted(unit_g[i:])))) + i
             i = m
-            for k in idx.tolist():
+            ks = idx.tolist()
+            j = 0
+            while j < len(ks):
+                k = ks[j]
+                if self.up is not None and not gait_l[k]:  # a run of heading steps: up cannot change in it
+                    j2 = j + 1
+                    while j2 < len(ks) and not gait_l[ks[j2]]:
+                        j2 += 1
+                    changes += self._heading_steps(unit_g, ks[j:j2])
+                    j = j2
+                    continue
+                j += 1
                 before = (self.up, self.heading, self.confirmed)
-                if gait[k]:
+                if gait_l[k]:
                     self._gait_step(float(t_s[k]), unit_g[k])
-                elif self.up is None:
+                else:  # no reference yet (heading steps went above)
                     self._still_step(float(t_s[k]), unit_g[k], bool(still[k]))
-                else:
-                    self._heading_step(unit_g[k])
                 if self.up is not before[0] or self.heading is not before[1] or self.confirmed != before[2]:
                     changes.append((k, self.up, self.heading, self.confirmed))
                     if self.up is not before[0]:  # the candidates depend on up: look again from here
@@ -173,13 +185,25 @@ class UprightReference:
         c = unit_g @ self.up
         return (c <= _COS_TILT[0]) & (c >= _COS_TILT[1])
 
-    def _heading_step(self, g: np.ndarray) -> None:
-        assert self.up is not None  # a heading is only learned against an upright reference
-        self._head_sum += horizontal(self.up, g)
-        self._head_n += 1
-        if self._head_n >= self._head_next:
-            self.heading = _unit(horizontal(self.up, self._head_sum))
-            self._head_next = min(2 * self._head_next, self._head_n + HEADING_MAX_GAP_STEPS)
+    def _heading_steps(self, unit_g: np.ndarray, ks: list[int]) -> list[tuple[int, np.ndarray | None,
+                                                                             np.ndarray | None, bool]]:
+        """Learn the heading from the still tilted steps ``ks``, all at once but adding them one at a time
+        in order (as a step-by-step loop would, to the bit); returns the steps after which it changed."""
+        up = self.up
+        assert up is not None
+        dots = np.array([unit_g[k] @ up for k in ks])  # each its own 1-D product, exactly as one step takes it
+        h = unit_g[ks] - dots[:, None] * up
+        sums = np.cumsum(np.concatenate((self._head_sum[None], h)), axis=0)  # a running sum adds one step at a time
+        n0 = self._head_n
+        self._head_n = n0 + len(ks)
+        self._head_sum = sums[-1].copy()
+        changes: list[tuple[int, np.ndarray | None, np.ndarray | None, bool]] = []
+        while self._head_next <= self._head_n:
+            j = max(self._head_next - n0, 1)  # steps taken when the count reached the next update
+            self.heading = _unit(horizontal(up, sums[j]))
+            self._head_next = min(2 * self._head_next, n0 + j + HEADING_MAX_GAP_STEPS)
+            changes.append((ks[j - 1], self.up, self.heading, self.confirmed))
+        return changes
 
     def _still_step(self, t: float, g: np.ndarray, still: bool) -> None:
         if not still:

@@ -28,7 +28,6 @@ from .notworn import NotWornDetector
 from .smoothing import OUTPUT_POSTURES, WALK_DOOR_PER_S, ForwardFilter
 from .wearer import WearerModel
 
-_POSTURE_ARRAY = np.array(OUTPUT_POSTURES, dtype=object)
 PROMPT_AFTER_MOVE_S = 6.0  # keep deciding at once this long after a movement out of a sedentary posture
 _PROMPT_POSTURES = frozenset({"sitting", "lying", "unknown", "not_worn"})
 # Without an upright reference nothing tells sitting from standing; a wearer still for this long
@@ -110,6 +109,8 @@ class StreamingClassifier:
             self.wearer = WearerModel.from_dict(state)
 
     def pop_events(self) -> list[Event]:
+        if not self.reference.events and not self._notices:
+            return []
         out, self.reference.events = self.reference.events, []
         out, self._notices = out + self._notices, []
         return out
@@ -117,13 +118,15 @@ class StreamingClassifier:
     def process(self, t_s: np.ndarray, accel_g: np.ndarray) -> list[PostureEstimate]:
         if len(t_s) == 0:
             return []
+        a = np.asarray(accel_g, float)
         self._pending_t.append(np.asarray(t_s, float))
-        self._pending_a.append(np.asarray(accel_g, float))
+        self._pending_a.append(a)
         self._last_t = float(t_s[-1])
         if self._last_posture in _PROMPT_POSTURES and len(t_s) > 1:
-            a = self._pending_a[-1]
             # a range of 2 std is the least any signal with that std can have: a cheap, safe test
-            if float(np.ptp(a, axis=0).max()) >= 2 * self.moving_std_g:
+            # (max - min of each axis; sorting a block this small is quicker than two column reductions)
+            ordered = np.sort(a.T, axis=1)
+            if float((ordered[:, -1] - ordered[:, 0]).max()) >= 2 * self.moving_std_g:
                 self._prompt_until = self._last_t + PROMPT_AFTER_MOVE_S
         due = self._next_end is None or self._last_t >= self._next_end + self.decide_every_s - self.step_s
         if not due and self._last_t > self._prompt_until:
@@ -164,11 +167,13 @@ class StreamingClassifier:
     def _decide(self, t: np.ndarray, a: np.ndarray, ends: np.ndarray) -> list[PostureEstimate]:
         lo, hi = block_edges(ends)
         n, mean, cov = span_moments(t, a, lo, hi)
-        valid = n.min(axis=1) >= self.min_block_samples
-        mag = np.linalg.norm(mean, axis=-1)
+        valid = np.minimum.reduce(n, axis=1) >= self.min_block_samples
+        # the ufuncs np.linalg.norm, np.sum and np.clip call, without their wrappers (the same numbers)
+        mag = np.sqrt(np.add.reduce(mean * mean, axis=-1))
         unit = mean / np.maximum(mag, 1e-6)[..., None]
         std = np.sqrt(np.maximum(np.trace(cov, axis1=-2, axis2=-1), 0.0))
-        turn = np.degrees(np.arccos(np.clip(np.sum(unit[:, :-1] * unit[:, 1:], axis=-1), -1.0, 1.0)))
+        turn = np.degrees(np.arccos(np.minimum(np.maximum(np.add.reduce(unit[:, :-1] * unit[:, 1:], axis=-1), -1.0),
+                                               1.0)))
         ref = self.reference
         gait = ref.gait_mask(std, turn)
         still = ref.still_mask(std, turn)
@@ -217,27 +222,30 @@ class StreamingClassifier:
                 moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
                 probs = self.filter.run(log_p, use, moving)
                 confirmed[:] = calibrated
-        nw, since, suspect = self.not_worn.update(ends, valid, std, mean.mean(axis=1))
+        nw, since, suspect = self.not_worn.update(ends, valid, std, np.add.reduce(mean, axis=1) / mean.shape[1])
         best = probs.argmax(axis=1)
-        p_best = probs[np.arange(m), best]
-        names = _POSTURE_ARRAY[best]
+        p_best = probs[np.arange(m), best].tolist()
+        names = [OUTPUT_POSTURES[b] for b in best.tolist()]
         out: list[PostureEstimate] = []
         ends_l = ends.tolist()
+        # plain lists: indexing numpy arrays one element at a time costs more than the loop itself
+        confirmed_l, valid_l, nw_l, quiet_l = confirmed.tolist(), valid.tolist(), nw.tolist(), quiet.tolist()
+        use_l, suspect_l = use.tolist(), suspect.tolist()
         for i in range(m):
-            if not confirmed[i] and valid[i] and not nw[i]:
-                self._still_run_s = self._still_run_s + self.step_s if quiet[i] else 0.0
-            if nw[i]:
+            if not confirmed_l[i] and valid_l[i] and not nw_l[i]:
+                self._still_run_s = self._still_run_s + self.step_s if quiet_l[i] else 0.0
+            if nw_l[i]:
                 out.append(PostureEstimate(ends_l[i], "not_worn", 0.95, since[i]))
-            elif not use[i] or suspect[i] or not confirmed[i]:
-                guess = not confirmed[i] and not suspect[i] and self._still_run_s >= self.assume_sitting_s
-                if not confirmed[i] and not self._noticed:
+            elif not use_l[i] or suspect_l[i] or not confirmed_l[i]:
+                guess = not confirmed_l[i] and not suspect_l[i] and self._still_run_s >= self.assume_sitting_s
+                if not confirmed_l[i] and not self._noticed:
                     self._noticed = True
                     self._notices.append(PostureNotice(ends_l[i], "uncalibrated", UNCALIBRATED_NOTICE.format(
                         minutes=self.assume_sitting_s / 60)))
-                out.append(PostureEstimate(ends_l[i], "sitting", 0.6) if guess and valid[i]
+                out.append(PostureEstimate(ends_l[i], "sitting", 0.6) if guess and valid_l[i]
                            else PostureEstimate(ends_l[i], "unknown", 0.5))
             else:
-                out.append(PostureEstimate(ends_l[i], names[i], float(p_best[i])))
+                out.append(PostureEstimate(ends_l[i], names[i], p_best[i]))
         return out
 
     def _on_commit(self, i: int, posture: str, confident: bool, ends: np.ndarray, confirmed: np.ndarray,

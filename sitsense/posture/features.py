@@ -28,40 +28,38 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
     + [f"turn_deg_{k}" for k in range(CONTEXT_BLOCKS - 1)]
     + ["tilt_deg", "abs_fwd", "abs_side", "turn_total_deg"])
 N_FEATURES = len(FEATURE_NAMES)
+# Second moments as products of axis pairs (xx, yy, zz, xy, xz, yz), and where each lands in a 3x3 covariance.
+_PAIR_I = np.array([0, 1, 2, 0, 0, 1])
+_PAIR_J = np.array([0, 1, 2, 1, 2, 2])
+_COV_OF_PAIRS = np.array([0, 3, 4, 3, 1, 5, 4, 5, 2])
+
+
+_BLOCK_OFFSETS_S = np.arange(CONTEXT_BLOCKS) * BLOCK_S
 
 
 def block_edges(ends_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and end times (m, K) of the context blocks of steps ending at ``ends_s``; block 0 is the latest."""
-    k = np.arange(CONTEXT_BLOCKS) * BLOCK_S
-    hi = ends_s[:, None] - k[None, :]
+    hi = ends_s[:, None] - _BLOCK_OFFSETS_S[None, :]
     return hi - BLOCK_S, hi
 
 
 def span_moments(t_s: np.ndarray, accel_g: np.ndarray, lo_s: np.ndarray, hi_s: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample count, mean (.., 3) and covariance (.., 3, 3) of the samples with lo < t <= hi."""
-    prod = np.empty((len(t_s), 9))
-    prod[:, :3] = accel_g
-    prod[:, 3:6] = accel_g * accel_g
-    prod[:, 6] = accel_g[:, 0] * accel_g[:, 1]
-    prod[:, 7] = accel_g[:, 0] * accel_g[:, 2]
-    prod[:, 8] = accel_g[:, 1] * accel_g[:, 2]
-    cum = np.zeros((len(t_s) + 1, 9))
-    np.cumsum(prod, axis=0, out=cum[1:])
+    a_t = np.ascontiguousarray(accel_g.T)  # (3, n): rows are contiguous, so the products and sums run fast
+    prod = np.empty((9, len(t_s)))
+    prod[:3] = a_t
+    np.multiply(a_t[_PAIR_I], a_t[_PAIR_J], out=prod[3:])
+    cum = np.zeros((9, len(t_s) + 1))
+    np.cumsum(prod, axis=1, out=cum[:, 1:])
     i_lo = np.searchsorted(t_s, lo_s, side="right")
     i_hi = np.searchsorted(t_s, hi_s, side="right")
     n = i_hi - i_lo
-    s = cum[i_hi] - cum[i_lo]
+    s = np.moveaxis(cum[:, i_hi] - cum[:, i_lo], 0, -1)
     nn = np.maximum(n, 1)[..., None]
     mean = s[..., :3] / nn
-    e2 = s[..., 3:] / nn
-    cov = np.empty(n.shape + (3, 3))
-    cov[..., 0, 0] = e2[..., 0] - mean[..., 0] ** 2
-    cov[..., 1, 1] = e2[..., 1] - mean[..., 1] ** 2
-    cov[..., 2, 2] = e2[..., 2] - mean[..., 2] ** 2
-    cov[..., 0, 1] = cov[..., 1, 0] = e2[..., 3] - mean[..., 0] * mean[..., 1]
-    cov[..., 0, 2] = cov[..., 2, 0] = e2[..., 4] - mean[..., 0] * mean[..., 2]
-    cov[..., 1, 2] = cov[..., 2, 1] = e2[..., 5] - mean[..., 1] * mean[..., 2]
+    cov6 = s[..., 3:] / nn - mean[..., _PAIR_I] * mean[..., _PAIR_J]  # xx, yy, zz, xy, xz, yz
+    cov = cov6[..., _COV_OF_PAIRS].reshape(n.shape + (3, 3))
     return n, mean, cov
 
 

@@ -72,10 +72,11 @@ class MovementGate:
         pairs, down_first = hip_movement(t_s, accel_g, ends_s, sample_rate_hz, step_s)
         n_pairs = min(pairs.shape[1], int(round(self.quiet_s / HALF_S)) - 1)
         n_turns = min(turn_deg.shape[1], int(round(self.quiet_s)))
-        quiet = ((pairs[:, -n_pairs:].max(axis=1) < self.lift_g[0])
-                 & (turn_deg[:, :n_turns].sum(axis=1) < self.turn_deg[0]))
-        return Movement(self, quiet, pairs.max(axis=1), down_first, pairs[:, -2:].max(axis=1), turn_deg.sum(axis=1),
-                        (std_g >= self.gait_std_g).sum(axis=1) >= 3)
+        top, total = np.maximum.reduce, np.add.reduce  # what .max() and .sum() call, without their wrappers
+        quiet = ((top(pairs[:, -n_pairs:], axis=1) < self.lift_g[0])
+                 & (total(turn_deg[:, :n_turns], axis=1) < self.turn_deg[0]))
+        return Movement(self, quiet, top(pairs, axis=1), down_first, top(pairs[:, -2:], axis=1),
+                        total(turn_deg, axis=1), (std_g >= self.gait_std_g).sum(axis=1) >= 3)
 
     def door(self, x: np.ndarray, lo_hi: tuple[float, float]) -> np.ndarray:
         """Shut below ``lo``, ``door_floor`` just above it, rising log-linearly to 1 at ``hi``."""

@@ -32,9 +32,22 @@ def smoothed_magnitude_g(accel_g: np.ndarray, sample_rate_hz: float) -> np.ndarr
     n = min(max(1, int(round(SMOOTH_S * sample_rate_hz))), len(mag))
     out = np.empty_like(mag)
     if n:
-        out[n - 1:] = np.convolve(mag, np.full(n, 1.0 / n), "valid")
-        out[:n - 1] = np.cumsum(mag[:n - 1]) / np.arange(1, n)
+        kernel, counts = _smoothing_arrays(n)
+        out[n - 1:] = np.convolve(mag, kernel, "valid")
+        out[:n - 1] = np.cumsum(mag[:n - 1]) / counts
     return out
+
+
+_SMOOTHING: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _smoothing_arrays(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The moving average's kernel and the counts 1 .. n-1 of its shorter start (cached: one n per rate)."""
+    if n not in _SMOOTHING:
+        if len(_SMOOTHING) > 64:
+            _SMOOTHING.clear()
+        _SMOOTHING[n] = (np.full(n, 1.0 / n), np.arange(1, n))
+    return _SMOOTHING[n]
 
 
 def lift_range_g(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sample_rate_hz: float,
@@ -66,7 +79,7 @@ def hip_movement(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sampl
         return np.zeros((m, _HALVES - 1)), np.zeros(m, dtype=bool)
     per_step = int(round(step_s / HALF_S))
     n_sub = per_step * (m - 1) + _HALVES
-    edges = ends_s[0] - CONTEXT_S + HALF_S * np.arange(n_sub + 1)
+    edges = ends_s[0] - CONTEXT_S + _half_offsets(n_sub + 1)
     idx = np.searchsorted(t_s, edges, side="right")
     first = max(int(idx[0]) - int(round(SMOOTH_S * sample_rate_hz)), 0)  # the smoothing needs no more
     mag = smoothed_magnitude_g(accel_g[first:], sample_rate_hz)
@@ -85,6 +98,18 @@ def hip_movement(t_s: np.ndarray, accel_g: np.ndarray, ends_s: np.ndarray, sampl
     win = _windows(m, per_step)
     ranges = pair[win[:, :-1]]
     return ranges, mn[win].argmin(axis=1) < mx[win].argmax(axis=1)
+
+
+_OFFSETS: dict[int, np.ndarray] = {}
+
+
+def _half_offsets(n: int) -> np.ndarray:
+    """``HALF_S * arange(n)`` (cached: batches come in a few sizes)."""
+    if n not in _OFFSETS:
+        if len(_OFFSETS) > 64:
+            _OFFSETS.clear()
+        _OFFSETS[n] = HALF_S * np.arange(n)
+    return _OFFSETS[n]
 
 
 _WINDOWS: dict[tuple[int, int], np.ndarray] = {}

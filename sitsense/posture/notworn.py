@@ -34,7 +34,7 @@ class NotWornDetector:
     def update(self, t_s: np.ndarray, valid: np.ndarray, std_g: np.ndarray, mean_g: np.ndarray
                ) -> tuple[np.ndarray, list[float | None], np.ndarray]:
         """Per step: not worn, the backdated start when that is first known, and suspected (still long enough to doubt)."""
-        still = (valid & (std_g.max(axis=1) < self.still_std_g)).tolist()
+        still = (valid & (np.maximum.reduce(std_g, axis=1) < self.still_std_g)).tolist()
         ts = t_s.tolist()
         means = mean_g.tolist()
         flags = np.zeros(len(ts), dtype=bool)

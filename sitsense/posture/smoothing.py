@@ -154,7 +154,7 @@ class ForwardFilter:
                 return None
             self.since_learned += n
         self.commits = []
-        return np.tile(self.belief @ self.report, (len(quiet), 1))
+        return np.repeat((self.belief @ self.report)[None], len(quiet), axis=0)
 
     def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
