@@ -2,7 +2,9 @@
 
 Each plan item is filled with random crops of that user's segments of the posture; crops are
 joined with a short cross-fade, so the signal has no steps, and a real transition segment of the
-user (stand-to-sit, sit-to-stand, ...) is placed between postures that have one. The time a
+user (stand-to-sit, sit-to-stand, ...) is placed between postures that have one, with a second of
+what was recorded around it, so the joins fade over those and the movement itself stays whole
+(a 2 s sit-down faded into a walk on both sides would keep only its middle). The time a
 transition takes comes out of the following item, so the day lasts exactly as planned.
 
 By default a day is made from one recording: each HAPT recording has its own phone mount, and a
@@ -100,8 +102,12 @@ def _stitch(pieces: dict, plan: list[tuple[str, float]], rng: np.random.Generato
         target = out.total + need
         if prev is not None and prev != posture:
             trans = _transition(pieces, prev, posture, rng)
-            if trans is not None and len(trans) < need:
-                out.append(trans, LABEL_CODE["transition"])
+            if trans is not None and len(trans[0]) < need:
+                samples, before_n, after_n = trans
+                labels = np.full(len(samples), LABEL_CODE["transition"], dtype=np.int8)
+                labels[:before_n] = LABEL_CODE[prev]
+                labels[len(labels) - after_n:] = LABEL_CODE[posture]
+                out.append(samples, labels)
         first = prev != posture
         while out.total < target:
             seg = pieces[posture][rng.integers(len(pieces[posture]))]
@@ -124,6 +130,7 @@ def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
     """Cropped-in samples of every labelled segment, by posture and by transition id."""
     out: dict = {}
     margin = int(EDGE_MARGIN_S * HAPT_SAMPLE_RATE_HZ)
+    fade = int(CROSSFADE_S * HAPT_SAMPLE_RATE_HZ)
     for rec in recs:
         act = rec.activity
         assert act is not None
@@ -133,8 +140,9 @@ def _segments(recs: list[Trace]) -> dict[str, list[np.ndarray]]:
             aid = int(act[a])
             if aid == 0:
                 continue
-            if aid >= 7:
-                out.setdefault(aid, []).append(rec.accel_g[a:b])
+            if aid >= 7:  # with a cross-fade's worth of what came before and after: the joins fade there
+                lo, hi = max(a - fade, 0), min(b + fade, len(act))
+                out.setdefault(aid, []).append((rec.accel_g[lo:hi], a - lo, hi - b))
                 continue
             for posture, ids in POSTURE_ACTIVITIES.items():
                 if aid in ids and b - a - 2 * margin >= MIN_CROP_S * HAPT_SAMPLE_RATE_HZ:
@@ -187,7 +195,10 @@ def _axis_rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle_rad) * k + (1.0 - np.cos(angle_rad)) * (k @ k)
 
 
-def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator) -> np.ndarray | None:
+def _transition(pieces: dict, prev: str, posture: str, rng: np.random.Generator
+                ) -> tuple[np.ndarray, int, int] | None:
+    """A recorded transition between the two postures, with the samples recorded just before and after it
+    (samples, how many before, how many after): the joins fade over those, never over the movement."""
     frm = "standing" if prev == "walking" else prev
     to = "standing" if posture == "walking" else posture
     tid = TRANSITIONS.get((frm, to))
@@ -215,8 +226,9 @@ class _Stitcher:
         self._final: list[tuple[np.ndarray, np.ndarray]] = []
         self._final_n = 0
 
-    def append(self, piece: np.ndarray, label: int) -> None:
-        """Append ``piece``, cross-fading its first samples over the end of what is there."""
+    def append(self, piece: np.ndarray, label: int | np.ndarray) -> None:
+        """Append ``piece`` (one label, or one per sample), cross-fading its first samples over the end of
+        what is there."""
         piece = piece.copy()
         fade = self.fade
         if self._last is not None and fade and len(piece) > 2 * fade and len(self._last[0]) > fade:
@@ -233,7 +245,8 @@ class _Stitcher:
         if self._last is not None:
             self._final.append(self._last)
             self._final_n += len(self._last[0])
-        self._last = (piece, np.full(len(piece), label, dtype=np.int8))
+        labels = np.full(len(piece), label, dtype=np.int8) if np.ndim(label) == 0 else np.asarray(label, np.int8)
+        self._last = (piece, labels)
         self.total += len(piece)
 
     def chunks(self, final: bool = False) -> Iterator[Trace]:
