@@ -210,7 +210,7 @@ class PostureNotice(Event):
     """How postures are being measured needs the wearer's attention: said once, with what to do.
 
     ``code``: ``uncalibrated`` (no upright reference yet), ``sit_stand_alike`` (this wearer's sitting
-    and standing look alike from the mount).
+    and standing look alike from the mount, or a long still stand suggests a sit-down went unseen).
     """
 
     type: ClassVar[str] = "posture_notice"

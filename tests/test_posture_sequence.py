@@ -150,3 +150,22 @@ def test_a_wearer_whose_sitting_looks_like_standing_is_told_so_once(model, pitch
     assert len(notices) == (1 if said else 0)
     if said:
         assert "calibrate --sit" in notices[0].message and "hardware.md" in notices[0].message
+
+
+@pytest.mark.parametrize("minutes, said", [(19, False), (22, True)])
+def test_a_long_still_stand_is_said_since_a_missed_sit_down_looks_the_same(model, minutes, said):
+    """A sit-down the filter does not see leaves the wearer counted as standing until they walk: standing
+    without a step for 20 minutes is rare, so the wearer is told once rather than left without alerts."""
+    trace = synthesize(parse_plan(f"stand {minutes}m, walk 1m"), sample_rate_hz=RATE, seed=5)
+    clf = StreamingClassifier(model, sample_rate_hz=RATE)
+    clf.set_reference(trace.accel_g[:int(5 * RATE)].mean(axis=0))
+    events, out = [], []
+    for i in range(0, len(trace), int(7 * RATE)):  # blocks that do not line up with minutes
+        out += clf.process(trace.t_s[i:i + int(7 * RATE)], trace.accel_g[i:i + int(7 * RATE)])
+        events += clf.pop_events()
+    assert {e.posture for e in out if 5 < e.t < minutes * 60 - 5} == {"standing"}
+    notices = [e for e in events if isinstance(e, PostureNotice) and e.code == "sit_stand_alike"]
+    assert len(notices) == (1 if said else 0)
+    if said:
+        assert "20 minutes counted as standing" in notices[0].message and "calibrate --sit" in notices[0].message
+        assert 20 * 60 <= notices[0].t <= 21 * 60

@@ -36,6 +36,9 @@ ASSUME_SITTING_S = 900.0
 TAUGHT_WEIGHT = 5.0
 UNSEEN_SIT_P = 0.8  # a sit-down whose posture alone the model calls standing at least this surely ...
 UNSEEN_SITS = 3  # ... this often (and at least half the time): sitting and standing look alike
+# Standing this long without a step is rare; a sit-down the filter missed looks exactly like it (the
+# wearer is counted as standing until they next walk), so it is said rather than left silent.
+STILL_STANDING_NOTICE_S = 1200.0
 ALIKE_NOTICE = ("sitting and standing look alike from where the sensor is clipped ({why}): sitsense counts them by "
                 "how you sit down and stand up; for a surer count run 'sitsense calibrate --sit' and clip the "
                 "sensor where the belt follows the pelvis (hardware.md)")
@@ -70,6 +73,7 @@ class StreamingClassifier:
         self._still_run_s = 0.0  # stillness without an upright reference (a long one is taken as sitting)
         self._noticed = False
         self._alike_noticed = False
+        self._still_standing_s = 0.0  # counted as standing and quiet since
         self._sits = 0  # confident sit-downs seen, and those the model alone would call standing
         self._unseen_sits = 0
         self._notices: list[Event] = []
@@ -224,6 +228,8 @@ class StreamingClassifier:
                 confirmed[:] = calibrated
         nw, since, suspect = self.not_worn.update(ends, valid, std, np.add.reduce(mean, axis=1) / mean.shape[1])
         best = probs.argmax(axis=1)
+        if self.sequence and not self._alike_noticed:
+            self._watch_still_standing(ends, (best == OUTPUT_POSTURES.index("standing")) & quiet & use & confirmed)
         p_best = probs[np.arange(m), best].tolist()
         names = [OUTPUT_POSTURES[b] for b in best.tolist()]
         out: list[PostureEstimate] = []
@@ -247,6 +253,20 @@ class StreamingClassifier:
             else:
                 out.append(PostureEstimate(ends_l[i], names[i], p_best[i]))
         return out
+
+    def _watch_still_standing(self, ends: np.ndarray, standing_quiet: np.ndarray) -> None:
+        """Say once when the wearer has been counted as standing, without a step, for ``STILL_STANDING_NOTICE_S``."""
+        m = len(standing_quiet)
+        steps = np.arange(1, m + 1)
+        last_break = np.maximum.accumulate(np.where(standing_quiet, 0, steps))  # the last step that was not
+        run_s = np.where(last_break == 0, self._still_standing_s + steps * self.step_s,
+                         (steps - last_break) * self.step_s)
+        self._still_standing_s = float(run_s[-1])
+        over = np.flatnonzero(run_s >= STILL_STANDING_NOTICE_S)
+        if len(over):
+            self._alike_noticed = True
+            why = f"{STILL_STANDING_NOTICE_S / 60:g} minutes counted as standing without a step: were you sitting?"
+            self._notices.append(PostureNotice(float(ends[over[0]]), "sit_stand_alike", ALIKE_NOTICE.format(why=why)))
 
     def _on_commit(self, i: int, posture: str, confident: bool, ends: np.ndarray, confirmed: np.ndarray,
                    log_p: np.ndarray) -> bool:
