@@ -6,7 +6,9 @@ transition state is only possible while the hip is lifted or lowered (``gate.py`
 the chair, slumping or perching turns the pelvis without that, so however much a still posture
 comes to look like another one, it cannot become it. Walking and standing switch directly; gait
 ends a missed stand-up (a leak from sitting or lying into walking), and sitting and lying leak
-into each other (both sedentary). There is no other leak.
+into each other (both sedentary). There is no other leak. One door needs no model at all: out of
+standing, a clear lowering of the hip with no walk in it ends sitting (or lying), however upright
+the wearer then looks (``_commit``).
 
 Evidence that a window sees again and again is not new evidence: after a movement the filter
 weighs the movement and the posture it ends in, and at the first quiet step (no lift, no turn)
@@ -109,6 +111,7 @@ class ForwardFilter:
         self.belief = self.initial_belief()
         self.frozen = False  # committed and quiet since: nothing changes until the next movement
         self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
+        self.episode_walk = 0.0  # ... and of walking
         self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
         self.since_learned = 0
         self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
@@ -124,6 +127,7 @@ class ForwardFilter:
         self.belief = self.initial_belief()
         self.frozen = False
         self.episode_max[:] = 0.0
+        self.episode_walk = 0.0
         self.learning = None
         self.last_commit = None
 
@@ -159,7 +163,7 @@ class ForwardFilter:
     def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
             unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
-            wearer: WearerModel | None = None, on_commit=None) -> np.ndarray:
+            wearer: WearerModel | None = None, on_commit=None, lowered=None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
         Invalid steps (too few samples) only let time pass. ``moving`` (the plain HMM): on steps not
@@ -168,6 +172,7 @@ class ForwardFilter:
         ``quiet`` marks steps without movement; ``unit_g`` and ``steady`` give the posture's gravity
         direction and whether it is held still, for the ``wearer``. ``on_commit(step, posture,
         confident)`` hears every commit and says whether the wearer may learn from it.
+        ``lowered(step)`` says whether the movement that step ends lowered the hip clearly (see ``_commit``).
         """
         like = self.likelihoods(log_proba)
         if moving is not None:
@@ -206,9 +211,11 @@ class ForwardFilter:
                 b = b / s if s > 0 else self.initial_belief()
                 if sequence:
                     np.maximum(self.episode_max, b[4:], out=self.episode_max)
+                    if b[2] > self.episode_walk:
+                        self.episode_walk = float(b[2])
                     if quiet[i]:
                         b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
-                                         like[i] if valid[i] else None)
+                                         like[i] if valid[i] else None, lowered)
                         if personal and self.learning:
                             llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
             out[i] = b
@@ -216,17 +223,26 @@ class ForwardFilter:
         return out @ self.report
 
     def _commit(self, i: int, b: np.ndarray, wearer: WearerModel | None, unit_g: np.ndarray | None,
-                on_commit=None, like_i: np.ndarray | None = None) -> np.ndarray:
+                on_commit=None, like_i: np.ndarray | None = None, lowered=None) -> np.ndarray:
         """Settle on the likeliest posture after a movement; learn it if its entry was confident.
 
         A change between sitting and lying also needs the step to look more like the new posture
         than the old (``like_i``): a roll of the pelvis does not say which way it went, and a wearer
-        turning over while lying would otherwise be carried into sitting by the roll's door."""
-        best = int(np.argmax(b @ self.destination))  # a movement still under way counts where it leads
+        turning over while lying would otherwise be carried into sitting by the roll's door.
+
+        Out of standing, a movement that clearly lowered the hip (``lowered``), with no walk in it,
+        ends sitting (or lying, if that is likelier), however upright the wearer then looks: a
+        wearer who sits down onto the edge of a chair, or whose pelvis barely tilts, otherwise
+        stays counted as standing until they next walk."""
+        dest = b @ self.destination  # a movement still under way counts where it leads
+        best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
         prev = self.last_commit
         if like_i is not None and prev in sed and best in sed and best != prev and like_i[best] < like_i[prev]:
             best = prev
+        if (prev == _S["standing"] and best == prev and self.episode_walk < 0.5
+                and lowered is not None and lowered(i)):
+            best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
         self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
@@ -244,6 +260,7 @@ class ForwardFilter:
         committed[best] = 1.0
         self.frozen = True
         self.episode_max[:] = 0.0
+        self.episode_walk = 0.0
         return committed
 
     @staticmethod
