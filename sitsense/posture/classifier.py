@@ -219,9 +219,9 @@ class StreamingClassifier:
                 self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
                 on_commit = lambda i, posture, confident: self._on_commit(  # noqa: E731
                     i, posture, confident, ends, confirmed, log_p[i])
-                lowered = lambda i: self._episode.lowered_until(i, self.gate.sit_down_lift_g)  # noqa: E731
                 probs = self.filter.run(log_p, use, factors=mv.factors(), quiet=quiet, unit_g=unit[:, 0],
-                                        steady=still, wearer=self.wearer, on_commit=on_commit, lowered=lowered)
+                                        steady=still, wearer=self.wearer, on_commit=on_commit,
+                                        episode=self._episode.peak_until)
                 self._episode.finish()
             else:
                 moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition
@@ -311,10 +311,10 @@ class _EpisodeWatch:
                 self.peak = (float(self.lift[k]), bool(self.down_first[k]))
             self.done = upto
 
-    def lowered_until(self, i: int, lift_g: float) -> bool:
-        """Whether the episode up to step ``i`` lowered the hip first by at least ``lift_g`` (it goes on)."""
+    def peak_until(self, i: int) -> tuple[float, bool]:
+        """The largest hip movement up to step ``i`` and whether it lowered first (the episode goes on)."""
         self._scan(i + 1)
-        return self.peak[0] >= lift_g and self.peak[1]
+        return self.peak
 
     def down_first_until(self, i: int) -> bool:
         """Whether the episode ending at step ``i`` lowered the hip first; starts the next episode."""

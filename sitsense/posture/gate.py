@@ -60,7 +60,6 @@ class MovementGate:
     still_lift_g: tuple[float, float] = (0.05, 0.30)
     turn_deg: tuple[float, float] = (15.0, 30.0)
     roll_lift_g: float = 0.03  # HAPT's gentlest lie-to-sit lifts 0.05 g
-    sit_down_lift_g: float = 0.15  # lowered first by this much, out of standing: a sit-down (HAPT's gentlest: 0.14 g)
     door_floor: float = 1e-4  # a door just past its threshold, rising to 1 at the top of the ramp
     still_through_lift: float = 0.01
     no_gait: float = 0.01

@@ -6,9 +6,10 @@ transition state is only possible while the hip is lifted or lowered (``gate.py`
 the chair, slumping or perching turns the pelvis without that, so however much a still posture
 comes to look like another one, it cannot become it. Walking and standing switch directly; gait
 ends a missed stand-up (a leak from sitting or lying into walking), and sitting and lying leak
-into each other (both sedentary). There is no other leak. One door needs no model at all: out of
-standing, a clear lowering of the hip with no walk in it ends sitting (or lying), however upright
-the wearer then looks (``_commit``).
+into each other (both sedentary). There is no other leak. Where the hip's movement is clear it decides
+without the model (``_commit``): out of standing, a clear lowering with no walk in it ends sitting
+(or lying), however upright the wearer then looks; out of sitting, a small lift the filter was not
+confident was a stand-up does not end it, however upright the wearer then looks.
 
 Evidence that a window sees again and again is not new evidence: after a movement the filter
 weighs the movement and the posture it ends in, and at the first quiet step (no lift, no turn)
@@ -96,7 +97,8 @@ class ForwardFilter:
     def __init__(self, step_s: float, prior: np.ndarray, *, emission_power: float = 0.7,
                  leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3, leaks=LEAKS,
                  prob_floor: float = 0.0, group: bool = False, extra_rates: dict | None = None,
-                 confident: float = 0.5, relearn_steps: int = 60, wearer_power: float = 1.0):
+                 confident: float = 0.5, relearn_steps: int = 60, wearer_power: float = 1.0,
+                 clear_lift_g: float = 0.15):
         self.transition = transition_matrix(step_s, leak_per_s, leaks, extra_rates)
         self.log_prior = np.log(np.asarray(prior, float))
         self.emission_power = emission_power
@@ -108,6 +110,7 @@ class ForwardFilter:
         self.confident = confident
         self.relearn_steps = relearn_steps
         self.wearer_power = wearer_power
+        self.clear_lift_g = clear_lift_g  # a hip movement this large decides alone (HAPT's gentlest sit-down: 0.14 g)
         self.belief = self.initial_belief()
         self.frozen = False  # committed and quiet since: nothing changes until the next movement
         self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
@@ -163,7 +166,7 @@ class ForwardFilter:
     def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
             unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
-            wearer: WearerModel | None = None, on_commit=None, lowered=None) -> np.ndarray:
+            wearer: WearerModel | None = None, on_commit=None, episode=None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
         Invalid steps (too few samples) only let time pass. ``moving`` (the plain HMM): on steps not
@@ -172,7 +175,8 @@ class ForwardFilter:
         ``quiet`` marks steps without movement; ``unit_g`` and ``steady`` give the posture's gravity
         direction and whether it is held still, for the ``wearer``. ``on_commit(step, posture,
         confident)`` hears every commit and says whether the wearer may learn from it.
-        ``lowered(step)`` says whether the movement that step ends lowered the hip clearly (see ``_commit``).
+        ``episode(step)`` gives the largest hip movement (g) up to that step since the last commit, and
+        whether it lowered the hip first (see ``_commit``).
         """
         like = self.likelihoods(log_proba)
         if moving is not None:
@@ -188,6 +192,7 @@ class ForwardFilter:
         sequence = quiet is not None
         personal = wearer is not None and unit_g is not None and steady is not None
         llr = self._wearer_evidence(wearer, unit_g, steady, 0) if personal else None
+        held_lying = np.zeros(m, dtype=bool)  # moving out of a committed lying posture
         for i in range(m):
             if sequence and quiet[i] and self.frozen:
                 out[i] = b
@@ -199,6 +204,8 @@ class ForwardFilter:
                         llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
                 continue
             self.frozen = False
+            if sequence and self.last_commit == _S["lying"]:
+                held_lying[i] = True
             b = b @ a_mat
             if valid[i]:
                 li = like[i]
@@ -215,34 +222,46 @@ class ForwardFilter:
                         self.episode_walk = float(b[2])
                     if quiet[i]:
                         b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
-                                         like[i] if valid[i] else None, lowered)
+                                         like[i] if valid[i] else None, episode)
                         if personal and self.learning:
                             llr[i + 1:] = self._wearer_evidence(wearer, unit_g, steady, i + 1)
             out[i] = b
         self.belief = b
-        return out @ self.report
+        reported = out @ self.report
+        if held_lying.any():
+            # a wearer turning over while lying rolls the pelvis through sitting- and standing-like
+            # tilts: until the movement settles, lying is reported unless the wearer walks away
+            keep = held_lying & (out[:, _S["walking"]] < 0.5)
+            reported[keep] = np.eye(len(OUTPUT_POSTURES))[OUTPUT_POSTURES.index("lying")]
+        return reported
 
     def _commit(self, i: int, b: np.ndarray, wearer: WearerModel | None, unit_g: np.ndarray | None,
-                on_commit=None, like_i: np.ndarray | None = None, lowered=None) -> np.ndarray:
+                on_commit=None, like_i: np.ndarray | None = None, episode=None) -> np.ndarray:
         """Settle on the likeliest posture after a movement; learn it if its entry was confident.
 
         A change between sitting and lying also needs the step to look more like the new posture
         than the old (``like_i``): a roll of the pelvis does not say which way it went, and a wearer
         turning over while lying would otherwise be carried into sitting by the roll's door.
 
-        Out of standing, a movement that clearly lowered the hip (``lowered``), with no walk in it,
-        ends sitting (or lying, if that is likelier), however upright the wearer then looks: a
-        wearer who sits down onto the edge of a chair, or whose pelvis barely tilts, otherwise
-        stays counted as standing until they next walk."""
+        The hip's movement (``episode``) also decides on its own where it is clear. Out of standing, a
+        movement that lowered the hip first by ``clear_lift_g`` or more, with no walk in it, ends
+        sitting (or lying, if that is likelier), however upright the wearer then looks: a wearer who
+        sits down onto the edge of a chair, or whose pelvis barely tilts, would otherwise stay counted
+        as standing until they next walk. Out of sitting, a lift under ``clear_lift_g`` ends in
+        standing only if the filter was confident of a stand-up: shifting forward in the chair lifts
+        the hip a little too, and a perched wearer can look upright."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
         prev = self.last_commit
         if like_i is not None and prev in sed and best in sed and best != prev and like_i[best] < like_i[prev]:
             best = prev
-        if (prev == _S["standing"] and best == prev and self.episode_walk < 0.5
-                and lowered is not None and lowered(i)):
-            best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
+        if episode is not None and best == _S["standing"] and prev in (_S["standing"], _S["sitting"]):
+            lift_g, down_first = episode(i)
+            if prev == best and self.episode_walk < 0.5 and down_first and lift_g >= self.clear_lift_g:
+                best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
+            elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
+                best = prev
         self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
