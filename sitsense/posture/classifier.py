@@ -219,9 +219,13 @@ class StreamingClassifier:
                 self._episode = _EpisodeWatch(self._episode.peak, mv.lift_g, mv.down_first)
                 on_commit = lambda i, posture, confident: self._on_commit(  # noqa: E731
                     i, posture, confident, ends, confirmed, log_p[i])
+                upright_cos = np.full(m, np.nan)
+                for (i0, i1), rot in segments:
+                    if rot is not None:
+                        upright_cos[i0:i1] = unit[i0:i1, 0] @ rot[0]
                 probs = self.filter.run(log_p, use, factors=mv.factors(), quiet=quiet, unit_g=unit[:, 0],
                                         steady=still, wearer=self.wearer, on_commit=on_commit,
-                                        episode=self._episode.peak_until)
+                                        episode=self._episode.peak_until, upright_cos=upright_cos)
                 self._episode.finish()
             else:
                 moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition

@@ -54,6 +54,9 @@ REPORTED_AS = {"stand_to_sit": "standing", "sit_to_stand": "sitting", "sit_to_li
 DESTINATION = {"stand_to_sit": "sitting", "sit_to_stand": "standing", "sit_to_lie": "lying",
                "lie_to_sit": "sitting", "stand_to_lie": "lying", "lie_to_stand": "standing"}
 OUTPUT_POSTURES = ("sitting", "standing", "walking", "lying")
+# Lying is held through a movement while the trunk stays tilted more than 60 degrees from upright:
+# a wearer turning over stays level, one sitting up comes within it (sitting tilts 10-45 degrees)
+LYING_HELD_MAX_COS = float(np.cos(np.radians(60.0)))
 
 
 def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S, leaks=LEAKS,
@@ -166,7 +169,8 @@ class ForwardFilter:
     def run(self, log_proba: np.ndarray, valid: np.ndarray, moving: np.ndarray | None = None,
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
             unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
-            wearer: WearerModel | None = None, on_commit=None, episode=None) -> np.ndarray:
+            wearer: WearerModel | None = None, on_commit=None, episode=None,
+            upright_cos: np.ndarray | None = None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
         Invalid steps (too few samples) only let time pass. ``moving`` (the plain HMM): on steps not
@@ -176,7 +180,8 @@ class ForwardFilter:
         direction and whether it is held still, for the ``wearer``. ``on_commit(step, posture,
         confident)`` hears every commit and says whether the wearer may learn from it.
         ``episode(step)`` gives the largest hip movement (g) up to that step since the last commit, and
-        whether it lowered the hip first (see ``_commit``).
+        whether it lowered the hip first (see ``_commit``). ``upright_cos``: the cosine of each step's
+        tilt from the wearer's upright (NaN where unknown).
         """
         like = self.likelihoods(log_proba)
         if moving is not None:
@@ -230,8 +235,11 @@ class ForwardFilter:
         reported = out @ self.report
         if held_lying.any():
             # a wearer turning over while lying rolls the pelvis through sitting- and standing-like
-            # tilts: until the movement settles, lying is reported unless the wearer walks away
+            # tilts but stays level: until the movement settles, lying is reported unless the wearer
+            # walks away or the trunk is up (a wearer sitting or standing up from lying)
             keep = held_lying & (out[:, _S["walking"]] < 0.5)
+            if upright_cos is not None:
+                keep &= ~(upright_cos > LYING_HELD_MAX_COS)
             reported[keep] = np.eye(len(OUTPUT_POSTURES))[OUTPUT_POSTURES.index("lying")]
         return reported
 
