@@ -118,6 +118,7 @@ class ForwardFilter:
         self.frozen = False  # committed and quiet since: nothing changes until the next movement
         self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
         self.episode_walk = 0.0  # ... and of walking
+        self.sit_after_walk = 0.0  # largest stand_to_sit belief since walking last led
         self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
         self.since_learned = 0
         self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
@@ -134,6 +135,7 @@ class ForwardFilter:
         self.frozen = False
         self.episode_max[:] = 0.0
         self.episode_walk = 0.0
+        self.sit_after_walk = 0.0
         self.learning = None
         self.last_commit = None
 
@@ -225,6 +227,10 @@ class ForwardFilter:
                     np.maximum(self.episode_max, b[4:], out=self.episode_max)
                     if b[2] > self.episode_walk:
                         self.episode_walk = float(b[2])
+                    if b[2] >= 0.5:
+                        self.sit_after_walk = 0.0
+                    elif b[4] > self.sit_after_walk:
+                        self.sit_after_walk = float(b[4])
                     if quiet[i]:
                         b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
                                          like[i] if valid[i] else None, episode)
@@ -257,7 +263,9 @@ class ForwardFilter:
         sits down onto the edge of a chair, or whose pelvis barely tilts, would otherwise stay counted
         as standing until they next walk. Out of sitting, a lift under ``clear_lift_g`` ends in
         standing only if the filter was confident of a stand-up: shifting forward in the chair lifts
-        the hip a little too, and a perched wearer can look upright."""
+        the hip a little too, and a perched wearer can look upright. At the end of a walk (whose steps
+        swamp the hip's movement), a sit-down the filter was confident of after the last step ends
+        sitting however upright the wearer then looks."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
@@ -268,6 +276,8 @@ class ForwardFilter:
             lift_g, down_first = episode(i)
             if prev == best and self.episode_walk < 0.5 and down_first and lift_g >= self.clear_lift_g:
                 best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
+            elif self.episode_walk >= 0.5 and self.sit_after_walk >= self.confident:
+                best = _S["sitting"]
             elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
                 best = prev
         self.last_commit = best
@@ -288,6 +298,7 @@ class ForwardFilter:
         self.frozen = True
         self.episode_max[:] = 0.0
         self.episode_walk = 0.0
+        self.sit_after_walk = 0.0
         return committed
 
     @staticmethod
