@@ -127,7 +127,7 @@ def held_out_low(hapt_dir):
 
 
 @pytest.mark.parametrize("user, shifts, seed_offset", [(9, False, 0), (9, False, 100), (23, False, 0), (23, True, 0),
-                                                      (16, True, 100), (1, True, 100)])
+                                                      (16, True, 100), (1, True, 100), (2, True, 200)])
 def test_wearers_whose_sitting_looks_like_standing_get_their_sitting_counted(hapt_dir, held_out, held_out_low,
                                                                              user, shifts, seed_offset):
     """Users 9 and 23 sit or sit up from lying within a few degrees of standing: their composed office
@@ -136,7 +136,9 @@ def test_wearers_whose_sitting_looks_like_standing_get_their_sitting_counted(hap
     the one whose sit-downs were faded into the neighbouring crops before compose kept them whole. With
     posture shifts and seed offset 100, user 16 sits down onto a perch that looks upright (missed
     until a clear lowering of the hip ended standing on its own) and user 1 shifts forward with small
-    lifts of the hip (counted as stand-ups until a small lift needed a confident stand-up)."""
+    lifts of the hip (counted as stand-ups until a small lift needed a confident stand-up). With posture
+    shifts and seed offset 200, user 2 ends a walk sitting down onto a perch that looks upright
+    (missed until a confident sit-down after the last step ended the walk in sitting)."""
     from bench.composed_days import compose_day, measure_day
 
     model = held_out[0] if user > 12 else held_out_low
