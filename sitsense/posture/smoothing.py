@@ -265,7 +265,8 @@ class ForwardFilter:
         standing only if the filter was confident of a stand-up: shifting forward in the chair lifts
         the hip a little too, and a perched wearer can look upright. At the end of a walk (whose steps
         swamp the hip's movement), a sit-down the filter was confident of after the last step ends
-        sitting however upright the wearer then looks."""
+        sitting however upright the wearer then looks, unless the filter believed in a stand-up
+        more in the same movement (the stop of a walk can light up both: the network is unsure)."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
@@ -276,7 +277,8 @@ class ForwardFilter:
             lift_g, down_first = episode(i)
             if prev == best and self.episode_walk < 0.5 and down_first and lift_g >= self.clear_lift_g:
                 best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
-            elif self.episode_walk >= 0.5 and self.sit_after_walk >= self.confident:
+            elif (self.episode_walk >= 0.5 and self.sit_after_walk >= self.confident
+                  and self.sit_after_walk > self.episode_max[1]):
                 best = _S["sitting"]
             elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
                 best = prev
