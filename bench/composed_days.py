@@ -25,6 +25,7 @@ breaks (a break with no labelled standing or walking under it). Variants:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -50,10 +51,25 @@ TABLE_S = 3600.0
 VARIANTS = ("one", "shifts", "mixed", "table")
 
 
+DAYS_DIR: Path | None = None  # --days DIR: keep each composed day there, and read it back if present
+
+
 def compose_day(root: str, user: int, variant: str, seed_offset: int = 0) -> Trace:
-    """The composed day of one user for a variant (``table`` is the ``one`` day; see ``with_table``)."""
-    return compose(root, user, parse_plan(DAY), seed=user + seed_offset, mix_recordings=variant == "mixed",
-                   posture_shifts=variant == "shifts")
+    """The composed day of one user for a variant (``table`` is the ``one`` day; see ``with_table``).
+
+    With ``DAYS_DIR`` set, a day saved there is read back instead of composed (an older checkout
+    of sitsense, given this bench, then runs on exactly the samples today's ``compose`` made)."""
+    saved = DAYS_DIR / f"{user}_{variant}_{seed_offset}.npz" if DAYS_DIR is not None else None
+    if saved is not None and saved.exists():
+        with np.load(saved) as z:
+            return Trace(z["t_s"], z["accel_g"], z["labels"], json.loads(str(z["metadata"])), str(z["source"]))
+    day = compose(root, user, parse_plan(DAY), seed=user + seed_offset, mix_recordings=variant == "mixed",
+                  posture_shifts=variant == "shifts")
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(saved, t_s=day.t_s, accel_g=day.accel_g, labels=day.labels, metadata=json.dumps(day.metadata),
+                 source=day.source)
+    return day
 
 
 def with_table(day: Trace, seed: int) -> Trace:
@@ -160,7 +176,10 @@ def main() -> int:
     ap.add_argument("--variants", default="one,shifts,table",
                     help=f"comma-separated, of {', '.join(VARIANTS)}")
     ap.add_argument("--seed-offset", type=int, default=0, help="other days: seed = user + this")
+    ap.add_argument("--days", metavar="DIR", help="save each composed day here; read it back if already there")
     args = ap.parse_args()
+    global DAYS_DIR
+    DAYS_DIR = Path(args.days) if args.days else None
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
