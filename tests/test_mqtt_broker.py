@@ -143,6 +143,7 @@ def test_tiles_and_state_are_retained_on_change_and_rate_limited(broker, tmp_pat
     out.update_state(snap(70.0, 240.0, "standing"))
     out.update_state(snap(100.0, 240.0, "standing"))  # standing for 30 s, 40 s after the last: published
     sub.wait_value("sitsense/tiles/posture", "standing")
+    sub.wait_for("sitsense/tiles/state", 3)  # a different topic: it may arrive after the posture tile
     assert [m.text for m in sub.on("sitsense/tiles/bout_min")] == ["1", "4"]
     assert [m.text for m in sub.on("sitsense/tiles/posture")] == ["sitting", "standing"]
     assert len(sub.on("sitsense/tiles/state")) == 3
