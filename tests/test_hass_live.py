@@ -156,7 +156,9 @@ def test_alert_reaches_the_phones_and_their_buttons_reach_sitsense(ha, phones, s
         wait_until(lambda: _results(watch, "snooze"), 60, "the snooze command's result")
         assert _results(watch, "snooze")[0]["ok"] is True
         ha.wait_state(entities["last_command"], lambda s: s["state"] == "snooze: ok", 30, "the last command: snooze")
-        snoozed = ha.wait_state(entities["alerts"], lambda s: s["state"].startswith("Snoozed until "), 30,
+        # the state and its attributes may land in two updates: wait for both
+        snoozed = ha.wait_state(entities["alerts"], lambda s: s["state"].startswith("Snoozed until ")
+                                and bool((s.get("attributes") or {}).get("snoozed_until")), 30,
                                 "alerts snoozed, and until when")
         until = snoozed["attributes"]["snoozed_until"]
         assert snoozed["state"] == f"Snoozed until {until[11:16]}"  # HH:MM of the ISO time, the wearer's clock
