@@ -51,15 +51,13 @@ TABLE_S = 3600.0
 VARIANTS = ("one", "shifts", "mixed", "table")
 
 
-DAYS_DIR: Path | None = None  # --days DIR: keep each composed day there, and read it back if present
-
-
-def compose_day(root: str, user: int, variant: str, seed_offset: int = 0) -> Trace:
+def compose_day(root: str, user: int, variant: str, seed_offset: int = 0, days_dir: Path | None = None) -> Trace:
     """The composed day of one user for a variant (``table`` is the ``one`` day; see ``with_table``).
 
-    With ``DAYS_DIR`` set, a day saved there is read back instead of composed (an older checkout
-    of sitsense, given this bench, then runs on exactly the samples today's ``compose`` made)."""
-    saved = DAYS_DIR / f"{user}_{variant}_{seed_offset}.npz" if DAYS_DIR is not None else None
+    With ``days_dir``, each day is kept there and a day saved there is read back instead of composed
+    (an older checkout of sitsense, given this bench, then runs on exactly the samples today's
+    ``compose`` made)."""
+    saved = days_dir / f"{user}_{variant}_{seed_offset}.npz" if days_dir is not None else None
     if saved is not None and saved.exists():
         with np.load(saved) as z:
             return Trace(z["t_s"], z["accel_g"], z["labels"], json.loads(str(z["metadata"])), str(z["source"]))
@@ -106,9 +104,10 @@ def measure_table(day: Trace, clf, seed: int) -> dict:
 
 
 def evaluate(root: str, users: list[int], fold_size: int, variants: tuple[str, ...], *,
-             seed_offset: int = 0, fit: Callable[[list[Trace]], object] | None = None,
+             seed_offset: int = 0, days_dir: Path | None = None, fit: Callable[[list[Trace]], object] | None = None,
              make: Callable[[object, float], object] | None = None, out=print) -> dict[str, dict[int, dict]]:
-    """Per variant, per user: the day's measures (models from ``fit``, classifiers from ``make``)."""
+    """Per variant, per user: the day's measures (models from ``fit``, classifiers from ``make``; days
+    kept in ``days_dir``, see ``compose_day``)."""
     traces = read_hapt(root)  # models learn from everyone outside the fold
     fit = fit or (lambda trs: train(trs))
     make = make or (lambda model, hz: StreamingClassifier(model, sample_rate_hz=hz))
@@ -121,7 +120,7 @@ def evaluate(root: str, users: list[int], fold_size: int, variants: tuple[str, .
             for variant in variants:
                 base = "one" if variant == "table" else variant
                 if base not in days:
-                    days[base] = compose_day(root, user, base, seed_offset)
+                    days[base] = compose_day(root, user, base, seed_offset, days_dir)
                 day = days[base]
                 if variant == "table":
                     r = measure_table(day, make(model, day.sample_rate_hz), user + seed_offset)
@@ -178,8 +177,6 @@ def main() -> int:
     ap.add_argument("--seed-offset", type=int, default=0, help="other days: seed = user + this")
     ap.add_argument("--days", metavar="DIR", help="save each composed day here; read it back if already there")
     args = ap.parse_args()
-    global DAYS_DIR
-    DAYS_DIR = Path(args.days) if args.days else None
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
@@ -188,7 +185,7 @@ def main() -> int:
     print(f"composed day ({sum(d for _, d in parse_plan(DAY)) / 3600:.1f} h): {DAY}")
     print(HEADER, flush=True)
     results = evaluate(args.hapt, users, args.fold_size, variants, seed_offset=args.seed_offset,
-                       out=lambda line: print(line, flush=True))
+                       days_dir=Path(args.days) if args.days else None, out=lambda line: print(line, flush=True))
     for variant in variants:
         print("pooled, " + pooled(variant, results[variant]))
     return 0

@@ -57,6 +57,8 @@ OUTPUT_POSTURES = ("sitting", "standing", "walking", "lying")
 # Lying is held through a movement while the trunk stays tilted more than 60 degrees from upright:
 # a wearer turning over stays level, one sitting up comes within it (sitting tilts 10-45 degrees)
 LYING_HELD_MAX_COS = float(np.cos(np.radians(60.0)))
+# Walking "leads" a step (or a movement had a walk in it) when its belief is at least this
+WALKING_LEADS = 0.5
 
 
 def transition_matrix(step_s: float, leak_per_s: float = _LEAK_PER_S, leaks=LEAKS,
@@ -227,7 +229,7 @@ class ForwardFilter:
                     np.maximum(self.episode_max, b[4:], out=self.episode_max)
                     if b[2] > self.episode_walk:
                         self.episode_walk = float(b[2])
-                    if b[2] >= 0.5:
+                    if b[2] >= WALKING_LEADS:
                         self.sit_after_walk = 0.0
                     elif b[4] > self.sit_after_walk:
                         self.sit_after_walk = float(b[4])
@@ -243,7 +245,7 @@ class ForwardFilter:
             # a wearer turning over while lying rolls the pelvis through sitting- and standing-like
             # tilts but stays level: until the movement settles, lying is reported unless the wearer
             # walks away or the trunk is up (a wearer sitting or standing up from lying)
-            keep = held_lying & (out[:, _S["walking"]] < 0.5)
+            keep = held_lying & (out[:, _S["walking"]] < WALKING_LEADS)
             if upright_cos is not None:
                 keep &= ~(upright_cos > LYING_HELD_MAX_COS)
             reported[keep] = np.eye(len(OUTPUT_POSTURES))[OUTPUT_POSTURES.index("lying")]
@@ -275,9 +277,9 @@ class ForwardFilter:
             best = prev
         if episode is not None and best == _S["standing"] and prev in (_S["standing"], _S["sitting"]):
             lift_g, down_first = episode(i)
-            if prev == best and self.episode_walk < 0.5 and down_first and lift_g >= self.clear_lift_g:
+            if prev == best and self.episode_walk < WALKING_LEADS and down_first and lift_g >= self.clear_lift_g:
                 best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
-            elif (self.episode_walk >= 0.5 and self.sit_after_walk >= self.confident
+            elif (self.episode_walk >= WALKING_LEADS and self.sit_after_walk >= self.confident
                   and self.sit_after_walk > self.episode_max[1]):
                 best = _S["sitting"]
             elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
