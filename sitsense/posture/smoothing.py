@@ -268,10 +268,7 @@ class ForwardFilter:
         the hip a little too, and a perched wearer can look upright. At the end of a walk (whose steps
         swamp the hip's movement), a sit-down the filter was confident of after the last step ends
         sitting however upright the wearer then looks, unless the filter believed in a stand-up
-        more in the same movement (the stop of a walk can light up both: the network is unsure).
-        The other way round, a wearer who stood up confidently and walked is standing at the end of
-        the walk unless the filter is confident of a sit-down after the last step: the stop of a walk
-        alone (feet together, a slight bob of the hip) can tip it towards an unsure sit-down."""
+        more in the same movement (the stop of a walk can light up both: the network is unsure)."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
@@ -287,10 +284,6 @@ class ForwardFilter:
                 best = _S["sitting"]
             elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
                 best = prev
-        elif (episode is not None and best == _S["sitting"] and prev == _S["sitting"]
-              and self.episode_walk >= WALKING_LEADS and self.episode_max[1] >= self.confident
-              and self.sit_after_walk < self.confident):
-            best = _S["standing"]
         self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
