@@ -15,7 +15,10 @@ breaks (a break with no labelled standing or walking under it). Variants:
 - ``mixed``: crops from all the user's recordings (each has its own mount: every crop boundary
   may be a silent remount, which no real wearer does every 20 s);
 - ``table``: the ``one`` day with the sensor put on a table for 60 minutes (the synthetic
-  generator's table), counting alerts during that hour and the time reported as not worn.
+  generator's table), counting alerts during that hour and the time reported as not worn;
+- ``walks``: another day (``WALKS_DAY``, one mount) that mostly goes straight from sitting to a
+  walk and from the walk into a chair, with no standing between (desk to meeting room and back):
+  stand-up, walk and sit-down are then one movement, which ``DAY`` has only at its ends.
 
 ``--seed-offset`` draws other days (the default days use seed = user number).
 
@@ -48,7 +51,9 @@ DAY = ("stand 2m, sit 40m, stand 1m, walk 4m, sit 25m, stand 3m, walk 6m, sit 50
        "stand 2m, sit 20m, lie 15m, sit 10m, walk 5m, stand 4m, sit 35m, walk 5m")
 TABLE_AFTER_S = 81 * 60.0  # the sensor goes on the table after the 6-minute walk, 81 minutes into the day
 TABLE_S = 3600.0
-VARIANTS = ("one", "shifts", "mixed", "table")
+WALKS_DAY = ("stand 2m, sit 40m, walk 2m, sit 30m, walk 1m, sit 45m, walk 3m, stand 2m, sit 25m, walk 2m, "
+             "sit 35m, stand 2m, walk 5m")
+VARIANTS = ("one", "shifts", "mixed", "table", "walks")
 
 
 def compose_day(root: str, user: int, variant: str, seed_offset: int = 0, days_dir: Path | None = None) -> Trace:
@@ -61,8 +66,8 @@ def compose_day(root: str, user: int, variant: str, seed_offset: int = 0, days_d
     if saved is not None and saved.exists():
         with np.load(saved) as z:
             return Trace(z["t_s"], z["accel_g"], z["labels"], json.loads(str(z["metadata"])), str(z["source"]))
-    day = compose(root, user, parse_plan(DAY), seed=user + seed_offset, mix_recordings=variant == "mixed",
-                  posture_shifts=variant == "shifts")
+    day = compose(root, user, parse_plan(WALKS_DAY if variant == "walks" else DAY), seed=user + seed_offset,
+                  mix_recordings=variant == "mixed", posture_shifts=variant == "shifts")
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
         np.savez(saved, t_s=day.t_s, accel_g=day.accel_g, labels=day.labels, metadata=json.dumps(day.metadata),
@@ -182,7 +187,9 @@ def main() -> int:
     if bad:
         ap.error(f"unknown variant {bad[0]!r} (allowed: {', '.join(VARIANTS)})")
     users = sorted(parse_users(args.users))
-    print(f"composed day ({sum(d for _, d in parse_plan(DAY)) / 3600:.1f} h): {DAY}")
+    for name, plan in (("composed day", DAY), ("walks day", WALKS_DAY)):
+        if name == "composed day" or "walks" in variants:
+            print(f"{name} ({sum(d for _, d in parse_plan(plan)) / 3600:.1f} h): {plan}")
     print(HEADER, flush=True)
     results = evaluate(args.hapt, users, args.fold_size, variants, seed_offset=args.seed_offset,
                        days_dir=Path(args.days) if args.days else None, out=lambda line: print(line, flush=True))
