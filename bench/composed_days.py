@@ -51,7 +51,7 @@ DAY = ("stand 2m, sit 40m, stand 1m, walk 4m, sit 25m, stand 3m, walk 6m, sit 50
        "stand 2m, sit 20m, lie 15m, sit 10m, walk 5m, stand 4m, sit 35m, walk 5m")
 TABLE_AFTER_S = 81 * 60.0  # the sensor goes on the table after the 6-minute walk, 81 minutes into the day
 TABLE_S = 3600.0
-WALKS_DAY = ("stand 2m, sit 40m, walk 2m, sit 30m, walk 1m, sit 45m, walk 3m, stand 2m, sit 25m, walk 2m, "
+WALKS_DAY = ("stand 2m, sit 40m, walk 2m, sit 30m, walk 2m, sit 45m, walk 3m, stand 2m, sit 25m, walk 2m, "
              "sit 35m, stand 2m, walk 5m")
 VARIANTS = ("one", "shifts", "mixed", "table", "walks")
 
