@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.service_runs import LabelClassifier, alert_check, false_breaks, labelled_s, run_service  # noqa: E402
 from sitsense.compose import compose  # noqa: E402
+from sitsense.errors import SitsenseError  # noqa: E402
 from sitsense.events import Alert, BreakTaken  # noqa: E402
 from sitsense.plan import parse_plan  # noqa: E402
 from sitsense.posture.classifier import StreamingClassifier  # noqa: E402
@@ -172,6 +173,10 @@ def pooled(variant: str, rows: dict[int, dict]) -> str:
             f"({8 * fb / seated_h:.2f} per 8 h)")
 
 
+def plan_line(name: str, plan: str) -> str:
+    return f"{name} ({sum(d for _, d in parse_plan(plan)) / 3600:.1f} h): {plan}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hapt", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/hapt"))
@@ -187,12 +192,16 @@ def main() -> int:
     if bad:
         ap.error(f"unknown variant {bad[0]!r} (allowed: {', '.join(VARIANTS)})")
     users = sorted(parse_users(args.users))
-    for name, plan in (("composed day", DAY), ("walks day", WALKS_DAY)):
-        if name == "composed day" or "walks" in variants:
-            print(f"{name} ({sum(d for _, d in parse_plan(plan)) / 3600:.1f} h): {plan}")
+    print(plan_line("composed day", DAY))
+    if "walks" in variants:
+        print(plan_line("walks day", WALKS_DAY))
     print(HEADER, flush=True)
-    results = evaluate(args.hapt, users, args.fold_size, variants, seed_offset=args.seed_offset,
-                       days_dir=Path(args.days) if args.days else None, out=lambda line: print(line, flush=True))
+    try:
+        results = evaluate(args.hapt, users, args.fold_size, variants, seed_offset=args.seed_offset,
+                           days_dir=Path(args.days) if args.days else None, out=lambda line: print(line, flush=True))
+    except SitsenseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for variant in variants:
         print("pooled, " + pooled(variant, results[variant]))
     return 0
