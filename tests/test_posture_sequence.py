@@ -93,6 +93,19 @@ def test_shallow_sitters_are_counted_from_how_they_sit_down(model, seed):
     assert np.mean([e.posture == "sitting" for e in sitting]) >= 0.98
 
 
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_a_shallow_sitter_walking_straight_into_a_chair_is_counted_sitting(model, seed):
+    """From one chair through a walk into the next, no standing between: the walk's last steps swamp
+    the movement, and a sitter 3 degrees from standing looks upright. The sit-down after the walk,
+    measured alone after the wearer stopped, still ends the walk in sitting."""
+    plan = parse_plan("stand 1m, sit 4m, walk 1m, sit 6m, walk 1m, sit 6m, walk 1m")
+    trace = synthesize(plan, sample_rate_hz=RATE, seed=seed, sit_pitch_deg=3.0)
+    out = run(model, trace)
+    for start_s, end_s in ((360, 720), (780, 1140)):  # the two bouts entered from a walk
+        postures = [e.posture for e in out if start_s + 6 <= e.t < end_s]
+        assert postures.count("sitting") >= 0.98 * len(postures), (start_s, set(postures))
+
+
 def test_a_day_that_starts_seated_is_never_counted_as_standing(tmp_path, capsys):
     """Issue 11: without a calibration and without a walk nothing says where upright is; two hours
     of sitting still are not made into standing, are counted as sitting after a while, and alert."""

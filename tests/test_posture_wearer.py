@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from sitsense.plan import parse_plan
-from sitsense.posture.movement import hip_movement, lift_range_g, smoothed_magnitude_g
+from sitsense.posture.movement import hip_movement, lift_range_g, movement_after_calm, smoothed_magnitude_g
 from sitsense.posture.wearer import WearerModel
 from sitsense.synth import synthesize
-from sitsense.traces import LABEL_CODE
+from sitsense.traces import LABEL_CODE, Trace
 
 
 def tilted(deg: float, towards=(0.0, 1.0, 0.0)) -> np.ndarray:
@@ -91,3 +91,29 @@ def test_sitting_down_lowers_the_hip_first_and_standing_up_lifts_it_first():
     stand_up = int(np.argmax(np.where(ends > 40, lift, 0)))
     assert lift[sit_down] > 0.15 and lift[stand_up] > 0.15
     assert down_first[sit_down] and not down_first[stand_up]
+
+
+def _after_calm_readings(trace, ends) -> list[tuple[float, bool]]:
+    return [movement_after_calm(trace.t_s, trace.accel_g, float(e), trace.sample_rate_hz) for e in ends]
+
+
+def test_a_sit_down_after_a_walk_is_measured_alone_once_the_wearer_stopped():
+    """The walk's last steps swamp the context's range; the movement after the stop does not."""
+    sat = synthesize(parse_plan("stand 10s, walk 30s, sit 30s"), sample_rate_hz=50, seed=4, sit_pitch_deg=3.0)
+    stood = synthesize(parse_plan("stand 10s, walk 30s, stand 30s"), sample_rate_hz=50, seed=4)
+    ends = np.arange(38.0, 50.0)
+    lowered = [g for g, down in _after_calm_readings(sat, ends) if down]
+    assert max(lowered) > 0.2  # the sit-down, 0.27 g here
+    assert max(g for g, _ in _after_calm_readings(stood, ends)) < 0.05  # stopping is no movement after a calm
+    assert hip_movement(sat.t_s, sat.accel_g, ends, 50)[0].max() > 0.3  # while the whole context sees the steps
+
+
+def test_steps_after_a_pause_are_not_one_movement():
+    walk = synthesize(parse_plan("stand 10s, walk 30s"), sample_rate_hz=50, seed=5)
+    acc = walk.accel_g.copy()
+    pause = (walk.t_s > 24.0) & (walk.t_s <= 25.0)
+    acc[pause] = acc[pause].mean(axis=0)  # the wearer stops for a second, then walks on
+    paused = Trace(walk.t_s, acc, walk.labels, dict(walk.metadata), walk.source)
+    readings = _after_calm_readings(paused, np.arange(25.0, 30.0))
+    assert max(g for g, _ in readings) < 0.15
+    assert _after_calm_readings(walk, [27.0]) == [(0.0, False)]  # no pause: nothing comes after a calm

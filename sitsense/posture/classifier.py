@@ -23,6 +23,7 @@ from .base import PostureEstimate
 from .calibration import UprightReference, steady_mask
 from .features import BLOCK_S, CONTEXT_S, block_edges, features_from_moments, rotation_to_up, span_moments
 from .model import PostureModel
+from .movement import movement_after_calm
 from .gate import MovementGate
 from .notworn import NotWornDetector
 from .smoothing import OUTPUT_POSTURES, WALK_DOOR_PER_S, ForwardFilter
@@ -225,7 +226,9 @@ class StreamingClassifier:
                         upright_cos[i0:i1] = unit[i0:i1, 0] @ rot[0]
                 probs = self.filter.run(log_p, use, factors=mv.factors(), quiet=quiet, unit_g=unit[:, 0],
                                         steady=still, wearer=self.wearer, on_commit=on_commit,
-                                        episode=self._episode.peak_until, upright_cos=upright_cos)
+                                        episode=self._episode.peak_until, upright_cos=upright_cos,
+                                        after_calm=lambda i: movement_after_calm(t, a, float(ends[i]),
+                                                                                 self.sample_rate_hz))
                 self._episode.finish()
             else:
                 moving = std.max(axis=1) >= self.moving_std_g  # energy, not turning: a slow drift is no transition

@@ -123,3 +123,61 @@ def _windows(m: int, per_step: int) -> np.ndarray:
             _WINDOWS.clear()
         _WINDOWS[key] = per_step * np.arange(m)[:, None] + np.arange(_HALVES)[None, :]
     return _WINDOWS[key]
+
+
+
+CALM_S = 0.3  # a calm moment: smoothed |a| within CALM_G for this long (the wearer stopped)
+CALM_G = 0.04
+SWING_G = 0.05  # a turn of smoothed |a| counts once it has come back this far
+MAX_SWINGS = 3  # a sit-down falls, rises and settles; more turns than that are steps
+
+
+def movement_after_calm(t_s: np.ndarray, accel_g: np.ndarray, end_s: float, sample_rate_hz: float) -> tuple[float, bool]:
+    """The largest single movement in the context ending at ``end_s`` that starts after a calm
+    moment and has ended in one: its range of smoothed |a| (g) and whether |a| fell before it
+    rose; (0, False) if none.
+
+    At the end of a walk the last steps swamp the context's range and direction; a wearer who
+    stops and then sits down makes one more movement, after a calm moment, that lowers the hip
+    like any sit-down. Steps after a pause are not one movement (|a| turns more than
+    ``MAX_SWINGS`` times) and do not count. Uses only the samples of the context and
+    ``SMOOTH_S + CALM_S`` before it.
+    """
+    lo, hi = np.searchsorted(t_s, [end_s - CONTEXT_S - SMOOTH_S - CALM_S, end_s], side="right")
+    n = max(2, int(round(CALM_S * sample_rate_hz)))
+    if hi - lo <= n:
+        return 0.0, False
+    mag = smoothed_magnitude_g(accel_g[lo:hi], sample_rate_hz)
+    win = np.lib.stride_tricks.sliding_window_view(mag, n)
+    calm = np.ones(len(mag), dtype=bool)
+    calm[n - 1:] = (win.max(axis=1) - win.min(axis=1)) < CALM_G  # the CALM_S up to each sample
+    start = int(np.searchsorted(t_s[lo:hi], end_s - CONTEXT_S, side="right"))
+    edges = np.flatnonzero(np.diff(calm[start:].astype(np.int8))) + start + 1  # where calm turns on or off
+    best = (0.0, False)
+    for k in edges:
+        if calm[k]:
+            continue  # a run of movement starts at k, after a calm sample
+        if not calm[k:].any():
+            break  # still moving: a sit-down settles, steps go on
+        stop = int(np.argmax(calm[k:])) + k
+        run = mag[k - 1:stop]
+        rng = float(run.max() - run.min())
+        if rng > best[0] and _swings(run) <= MAX_SWINGS:
+            best = (rng, bool(run.argmin() < run.argmax()))
+    return best
+
+
+def _swings(x: np.ndarray) -> int:
+    """How many times ``x`` turns back by at least ``SWING_G`` from its last extreme."""
+    turns, direction = 0, 0
+    hi = lo = extreme = float(x[0])
+    for v in x.tolist():
+        if direction == 0:  # not yet moved SWING_G either way
+            hi, lo = max(hi, v), min(lo, v)
+            if hi - v >= SWING_G or v - lo >= SWING_G:
+                direction, extreme = (-1 if hi - v >= SWING_G else 1), v
+        elif (v - extreme) * direction > 0:
+            extreme = v
+        elif abs(v - extreme) >= SWING_G:
+            turns, direction, extreme = turns + 1, -direction, v
+    return turns

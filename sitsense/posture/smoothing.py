@@ -8,8 +8,10 @@ comes to look like another one, it cannot become it. Walking and standing switch
 ends a missed stand-up (a leak from sitting or lying into walking), and sitting and lying leak
 into each other (both sedentary). There is no other leak. Where the hip's movement is clear it decides
 without the model (``_commit``): out of standing, a clear lowering with no walk in it ends sitting
-(or lying), however upright the wearer then looks; out of sitting, a small lift the filter was not
-confident was a stand-up does not end it, however upright the wearer then looks.
+(or lying), however upright the wearer then looks, and so does one made after a walk once the
+wearer had stopped (``movement_after_calm``: the walk's steps swamp every other measure of the
+hip); out of sitting, a small lift the filter was not confident was a stand-up does not end it,
+however upright the wearer then looks.
 
 Evidence that a window sees again and again is not new evidence: after a movement the filter
 weighs the movement and the posture it ends in, and at the first quiet step (no lift, no turn)
@@ -103,7 +105,7 @@ class ForwardFilter:
                  leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3, leaks=LEAKS,
                  prob_floor: float = 0.0, group: bool = False, extra_rates: dict | None = None,
                  confident: float = 0.5, relearn_steps: int = 60, wearer_power: float = 1.0,
-                 clear_lift_g: float = 0.15):
+                 clear_lift_g: float = 0.15, after_walk_lowering_g: float = 0.2):
         self.transition = transition_matrix(step_s, leak_per_s, leaks, extra_rates)
         self.log_prior = np.log(np.asarray(prior, float))
         self.emission_power = emission_power
@@ -116,11 +118,15 @@ class ForwardFilter:
         self.relearn_steps = relearn_steps
         self.wearer_power = wearer_power
         self.clear_lift_g = clear_lift_g  # a hip movement this large decides alone (HAPT's gentlest sit-down: 0.14 g)
+        # ... and a lowering this large after a walk, once the wearer stopped (stopping alone: at most 0.14 g
+        # on 264 composed walk-to-stand ends; the sit-downs that need this rule lower by 0.3-0.42 g)
+        self.after_walk_lowering_g = after_walk_lowering_g
         self.belief = self.initial_belief()
         self.frozen = False  # committed and quiet since: nothing changes until the next movement
         self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
         self.episode_walk = 0.0  # ... and of walking
         self.sit_after_walk = 0.0  # largest stand_to_sit belief since walking last led
+        self.lowered_after_walk = 0.0  # largest lowering after a calm moment since walking last led
         self.learning: str | None = None  # the committed posture was entered confidently: keep learning it
         self.since_learned = 0
         self.commits: list[tuple[int, str, bool]] = []  # (step, posture, confident) of the last run
@@ -138,6 +144,7 @@ class ForwardFilter:
         self.episode_max[:] = 0.0
         self.episode_walk = 0.0
         self.sit_after_walk = 0.0
+        self.lowered_after_walk = 0.0
         self.learning = None
         self.last_commit = None
 
@@ -174,7 +181,8 @@ class ForwardFilter:
             factors: np.ndarray | None = None, quiet: np.ndarray | None = None,
             unit_g: np.ndarray | None = None, steady: np.ndarray | None = None,
             wearer: WearerModel | None = None, on_commit=None, episode=None,
-            upright_cos: np.ndarray | None = None) -> np.ndarray:
+            upright_cos: np.ndarray | None = None,
+            after_calm=None) -> np.ndarray:
         """Filter m steps of model log-probabilities; return the reported posture probabilities (m, 4).
 
         Invalid steps (too few samples) only let time pass. ``moving`` (the plain HMM): on steps not
@@ -185,7 +193,9 @@ class ForwardFilter:
         confident)`` hears every commit and says whether the wearer may learn from it.
         ``episode(step)`` gives the largest hip movement (g) up to that step since the last commit, and
         whether it lowered the hip first (see ``_commit``). ``upright_cos``: the cosine of each step's
-        tilt from the wearer's upright (NaN where unknown).
+        tilt from the wearer's upright (NaN where unknown). ``after_calm(step)``: the range (g) of the
+        last movement after a calm moment and whether it lowered the hip (``movement_after_calm``),
+        asked only after a walk.
         """
         like = self.likelihoods(log_proba)
         if moving is not None:
@@ -231,8 +241,14 @@ class ForwardFilter:
                         self.episode_walk = float(b[2])
                     if b[2] >= WALKING_LEADS:
                         self.sit_after_walk = 0.0
-                    elif b[4] > self.sit_after_walk:
-                        self.sit_after_walk = float(b[4])
+                        self.lowered_after_walk = 0.0
+                    else:
+                        if b[4] > self.sit_after_walk:
+                            self.sit_after_walk = float(b[4])
+                        if after_calm is not None and self.episode_walk >= WALKING_LEADS:
+                            lowered_g, down = after_calm(i)
+                            if down and lowered_g > self.lowered_after_walk:
+                                self.lowered_after_walk = lowered_g
                     if quiet[i]:
                         b = self._commit(i, b, wearer if personal else None, unit_g, on_commit,
                                          like[i] if valid[i] else None, episode)
@@ -266,9 +282,11 @@ class ForwardFilter:
         as standing until they next walk. Out of sitting, a lift under ``clear_lift_g`` ends in
         standing only if the filter was confident of a stand-up: shifting forward in the chair lifts
         the hip a little too, and a perched wearer can look upright. At the end of a walk (whose steps
-        swamp the hip's movement), a sit-down the filter was confident of after the last step ends
-        sitting however upright the wearer then looks, unless the filter believed in a stand-up
-        more in the same movement (the stop of a walk can light up both: the network is unsure)."""
+        swamp the hip's movement), a lowering by ``after_walk_lowering_g`` or more made after the
+        wearer had stopped (``after_calm`` in ``run``) ends sitting (or lying), and so does a sit-down the filter
+        was confident of after the last step, unless the filter believed in a stand-up more in the
+        same movement (the stop of a walk can light up both: the network is unsure); either way
+        however upright the wearer then looks."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
@@ -278,6 +296,8 @@ class ForwardFilter:
         if episode is not None and best == _S["standing"] and prev in (_S["standing"], _S["sitting"]):
             lift_g, down_first = episode(i)
             if prev == best and self.episode_walk < WALKING_LEADS and down_first and lift_g >= self.clear_lift_g:
+                best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
+            elif self.episode_walk >= WALKING_LEADS and self.lowered_after_walk >= self.after_walk_lowering_g:
                 best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
             elif (self.episode_walk >= WALKING_LEADS and self.sit_after_walk >= self.confident
                   and self.sit_after_walk > self.episode_max[1]):
@@ -303,6 +323,7 @@ class ForwardFilter:
         self.episode_max[:] = 0.0
         self.episode_walk = 0.0
         self.sit_after_walk = 0.0
+        self.lowered_after_walk = 0.0
         return committed
 
     @staticmethod
