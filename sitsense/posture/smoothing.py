@@ -105,7 +105,7 @@ class ForwardFilter:
                  leak_per_s: float = _LEAK_PER_S, still_transition_factor: float = 1e-3, leaks=LEAKS,
                  prob_floor: float = 0.0, group: bool = False, extra_rates: dict | None = None,
                  confident: float = 0.5, relearn_steps: int = 60, wearer_power: float = 1.0,
-                 clear_lift_g: float = 0.15, after_walk_lowering_g: float = 0.2):
+                 clear_lift_g: float = 0.15, after_walk_lowering_g: float = 0.2, sure_after_walk: float = 0.9):
         self.transition = transition_matrix(step_s, leak_per_s, leaks, extra_rates)
         self.log_prior = np.log(np.asarray(prior, float))
         self.emission_power = emission_power
@@ -121,6 +121,9 @@ class ForwardFilter:
         # ... and a lowering this large after a walk, once the wearer stopped (stopping alone: at most 0.14 g
         # on 264 composed walk-to-stand ends; the sit-downs that need this rule lower by 0.3-0.42 g)
         self.after_walk_lowering_g = after_walk_lowering_g
+        # ... without either, a walk ends in sitting only if the filter is this sure of it (every composed
+        # sit-down after a walk without a sit-down movement measured: 1.00; stops counted as sitting: 0.49-0.99)
+        self.sure_after_walk = sure_after_walk
         self.belief = self.initial_belief()
         self.frozen = False  # committed and quiet since: nothing changes until the next movement
         self.episode_max = np.zeros(len(STATES) - 4)  # largest belief of each transition since the last commit
@@ -286,7 +289,9 @@ class ForwardFilter:
         wearer had stopped (``after_calm`` in ``run``) ends sitting (or lying), and so does a sit-down the filter
         was confident of after the last step, unless the filter believed in a stand-up more in the
         same movement (the stop of a walk can light up both: the network is unsure); either way
-        however upright the wearer then looks."""
+        however upright the wearer then looks. Without either, a walk ends in sitting only if the
+        filter is at least ``sure_after_walk`` sure of it: a wearer who stops and stands can look
+        half like sitting, and the weak sit-down belief of a stop would otherwise tip it."""
         dest = b @ self.destination  # a movement still under way counts where it leads
         best = int(np.argmax(dest))
         sed = (_S["sitting"], _S["lying"])
@@ -304,6 +309,10 @@ class ForwardFilter:
                 best = _S["sitting"]
             elif prev == _S["sitting"] and lift_g < self.clear_lift_g and self.episode_max[1] < self.confident:
                 best = prev
+        elif (episode is not None and best == _S["sitting"] and self.episode_walk >= WALKING_LEADS
+              and dest[best] < self.sure_after_walk and dest[_S["standing"]] >= dest[_S["lying"]]
+              and self.sit_after_walk < self.confident and self.lowered_after_walk < self.after_walk_lowering_g):
+            best = _S["standing"]
         self.last_commit = best
         posture = STATES[best]
         e = dict(zip(STATES[4:], self.episode_max))
