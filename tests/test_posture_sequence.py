@@ -11,7 +11,8 @@ from sitsense.cli import main
 from sitsense.events import PostureNotice
 from sitsense.plan import parse_plan
 from sitsense.posture.classifier import StreamingClassifier
-from sitsense.posture.model import PostureModel
+from sitsense.posture.model import STATES, PostureModel
+from sitsense.posture.smoothing import ForwardFilter
 from sitsense.synth import synthesize
 from sitsense.traces import LABEL_CODE, Trace
 
@@ -182,3 +183,24 @@ def test_a_long_still_stand_is_said_since_a_missed_sit_down_looks_the_same(model
     if said:
         assert "20 minutes counted as standing" in notices[0].message and "calibrate --sit" in notices[0].message
         assert 20 * 60 <= notices[0].t <= 21 * 60
+
+
+def _walk_ends(sitting_belief: float, *, sit_down_belief: float = 0.3, lowered_g: float = 0.0) -> str:
+    """Where the filter commits at the end of chair -> stand-up -> walk, believing sitting this much."""
+    f = ForwardFilter(1.0, np.full(len(STATES), 1.0 / len(STATES)))
+    f.last_commit = STATES.index("sitting")
+    f.episode_walk, f.episode_max[1] = 1.0, 0.99  # walked, after a confident stand-up
+    f.sit_after_walk, f.lowered_after_walk = sit_down_belief, lowered_g
+    belief = np.zeros(len(STATES))
+    belief[STATES.index("sitting")], belief[STATES.index("standing")] = sitting_belief, 1 - sitting_belief
+    committed = f._commit(0, belief, None, None, episode=lambda i: (0.5, False))
+    return STATES[int(np.argmax(committed))]
+
+
+def test_a_walk_ends_in_sitting_on_a_sit_down_movement_or_a_sure_posture():
+    """A wearer who stops and stands can look half like sitting: that alone does not seat them."""
+    assert _walk_ends(0.6) == "standing"
+    assert _walk_ends(0.95) == "sitting"  # the posture says so clearly
+    assert _walk_ends(0.6, lowered_g=0.3) == "sitting"  # the hip lowered after the wearer stopped
+    assert _walk_ends(0.6, sit_down_belief=0.7) == "sitting"  # the network saw the sit-down
+    assert _walk_ends(0.3, lowered_g=0.3) == "sitting"  # ... even where the posture looks like standing
