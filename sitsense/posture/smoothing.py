@@ -248,7 +248,8 @@ class ForwardFilter:
                     else:
                         if b[4] > self.sit_after_walk:
                             self.sit_after_walk = float(b[4])
-                        if after_calm is not None and self.episode_walk >= WALKING_LEADS:
+                        if (after_calm is not None and self.episode_walk >= WALKING_LEADS
+                                and self.lowered_after_walk < self.after_walk_lowering_g):  # else already decided
                             lowered_g, down = after_calm(i)
                             if down and lowered_g > self.lowered_after_walk:
                                 self.lowered_after_walk = lowered_g
@@ -286,8 +287,8 @@ class ForwardFilter:
         standing only if the filter was confident of a stand-up: shifting forward in the chair lifts
         the hip a little too, and a perched wearer can look upright. At the end of a walk (whose steps
         swamp the hip's movement), a lowering by ``after_walk_lowering_g`` or more made after the
-        wearer had stopped (``after_calm`` in ``run``) ends sitting (or lying), and so does a sit-down the filter
-        was confident of after the last step, unless the filter believed in a stand-up more in the
+        wearer had stopped (``after_calm`` in ``run``) ends sitting (or lying), and so does a sit-down
+        the filter was confident of after the last step, unless the filter believed in a stand-up more in the
         same movement (the stop of a walk can light up both: the network is unsure); either way
         however upright the wearer then looks. Without either, a walk ends in sitting only if the
         filter is at least ``sure_after_walk`` sure of it: a wearer who stops and stands can look
@@ -300,9 +301,9 @@ class ForwardFilter:
             best = prev
         if episode is not None and best == _S["standing"] and prev in (_S["standing"], _S["sitting"]):
             lift_g, down_first = episode(i)
-            if prev == best and self.episode_walk < WALKING_LEADS and down_first and lift_g >= self.clear_lift_g:
-                best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
-            elif self.episode_walk >= WALKING_LEADS and self.lowered_after_walk >= self.after_walk_lowering_g:
+            walked = self.episode_walk >= WALKING_LEADS
+            if ((prev == best and not walked and down_first and lift_g >= self.clear_lift_g)
+                    or (walked and self.lowered_after_walk >= self.after_walk_lowering_g)):
                 best = _S["sitting"] if dest[_S["sitting"]] >= dest[_S["lying"]] else _S["lying"]
             elif (self.episode_walk >= WALKING_LEADS and self.sit_after_walk >= self.confident
                   and self.sit_after_walk > self.episode_max[1]):
